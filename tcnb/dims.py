@@ -1,0 +1,75 @@
+"""Dimension symbols: the sizes of axes, kept symbolic (``n``, ``2*n``, ``m + n - 1``) until arrays are bound.
+
+SymPy does the arithmetic so that ``R[m + n - 1]`` and the shapes inferred for index maps compare
+structurally; binding resolves every symbol to an int once per call.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy
+
+from .errors import BindingError
+
+Dim = sympy.Expr
+
+
+@lru_cache(maxsize=None)
+def symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+def as_dim(value) -> Dim:
+    """A dimension from an int, a symbol name, or a SymPy expression."""
+    if isinstance(value, sympy.Expr):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a dimension cannot be a bool")
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    if isinstance(value, str):
+        if value.isidentifier():
+            return symbol(value)
+        return sympy.sympify(value, locals={s: symbol(s) for s in _names_in(value)})
+    raise TypeError(f"not a dimension: {value!r}")
+
+
+def _names_in(text: str) -> list[str]:
+    import re
+    return re.findall(r"[A-Za-z_]\w*", text)
+
+
+def dim_str(d: Dim) -> str:
+    return str(d)
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(dim_str(d) for d in shape) + ")"
+
+
+def free_symbols(shape) -> set[str]:
+    out: set[str] = set()
+    for d in shape:
+        out |= {s.name for s in d.free_symbols}
+    return out
+
+
+def resolve(d: Dim, sizes: dict[str, int]) -> int:
+    """The integer size of a dimension under bound sizes (raises BindingError naming what is missing)."""
+    if d.is_Integer:
+        return int(d)
+    if d.is_Symbol:
+        try:
+            return sizes[d.name]
+        except KeyError:
+            raise BindingError(f"dimension '{d}' is not bound: pass an array that has it, "
+                               f"or its size as {d}=...") from None
+    missing = [s.name for s in d.free_symbols if s.name not in sizes]
+    if missing:
+        raise BindingError(f"dimension '{d}' needs sizes for {', '.join(sorted(missing))}")
+    val = d.subs({symbol(k): v for k, v in sizes.items() if symbol(k) in d.free_symbols})
+    return int(val)
+
+
+def resolve_shape(shape, sizes: dict[str, int]) -> tuple[int, ...]:
+    return tuple(resolve(d, sizes) for d in shape)

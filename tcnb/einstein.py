@@ -1,0 +1,107 @@
+"""The plain-text form of a DAG in Einstein notation: ``X *(ij,j->i) w``.
+
+Shared subexpressions (used more than once) are printed once as ``t1 = ...`` lines, so a derivative's
+text grows with its DAG, not with the tree it unfolds to.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import sympy
+
+from . import ir
+
+LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
+
+
+def letters(labels, names: dict) -> str:
+    return "".join(names.setdefault(l, LETTERS[len(names) % len(LETTERS)]) for l in labels)
+
+
+def spec_of(node: "ir.Einsum") -> str:
+    names: dict = {}
+    letters(node.out, names)
+    ins = [letters(s, names) for s in node.ins]
+    return ",".join(ins) + "->" + letters(node.out, names)
+
+
+def use_counts(root: "ir.Node") -> Counter:
+    counts: Counter = Counter()
+    for n in ir.topological([root]):
+        for ch in n.children:
+            counts[ch.id] += 1
+    return counts
+
+
+def _is_leaf(n: "ir.Node") -> bool:
+    return isinstance(n, (ir.Var, ir.Const, ir.Delta))
+
+
+def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
+    if isinstance(fn, sympy.Function) and fn.args == (ir.T,):
+        return f"{fn.func.__name__}({arg_text})"
+    return sympy.sstr(fn.subs(ir.T, sympy.Symbol(f"({arg_text})" if not arg_text.isidentifier() else arg_text)))
+
+
+def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
+    counts = use_counts(root)
+    names: dict[int, str] = {}
+    lines: list[str] = []
+
+    def text(n: "ir.Node") -> str:
+        if n.id in names:
+            return names[n.id]
+        if isinstance(n, ir.Var):
+            return n.name
+        if isinstance(n, ir.Const):
+            v = f"{n.value:g}"
+            if not n.shape:
+                return v
+            dims = ", ".join(str(d) for d in n.shape)
+            return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
+        if isinstance(n, ir.Delta):
+            return "δ(" + ", ".join(str(d) for d in n.dims) + ")"
+        if isinstance(n, ir.Elementwise):
+            return elementwise_text(n.fn, text(n.arg))
+        if isinstance(n, ir.General):
+            params = "".join(f", {k}={v}" for k, v in n.params)
+            return f"{n.name}({text(n.arg)}{params})"
+        if isinstance(n, ir.Add):
+            parts = []
+            for k, t in enumerate(n.terms):
+                c, base = ir.split_coefficient(t)
+                if c < 0 and k > 0:
+                    inner = text(ir.scale(base, -c))
+                    parts.append(f" - {inner}")
+                else:
+                    parts.append((" + " if k else "") + text(t))
+            return "(" + "".join(parts) + ")"
+        if isinstance(n, ir.Einsum):
+            args = [text(o) for o in n.operands]
+            spec = spec_of(n)
+            if len(args) == 2:
+                return f"({args[0]} *({spec}) {args[1]})"
+            return f"*({spec})(" + ", ".join(args) + ")"
+        raise TypeError(type(n))
+
+    for n in ir.topological([root]):
+        if n is not root and counts[n.id] > 1 and not _is_leaf(n):
+            body = text(n)
+            names[n.id] = f"t{len(names) + 1}"
+            lines.append(f"{names[n.id]} = {_strip(body)}")
+    final = _strip(text(root))
+    if len(lines) > max_lines:
+        lines = lines[:max_lines // 2] + [f"... ({len(lines) - max_lines} more) ..."] + lines[-max_lines // 2:]
+    return "\n".join(lines + [final]) if lines else final
+
+
+def _strip(s: str) -> str:
+    if s.startswith("(") and s.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(s):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(s) - 1:
+                return s
+        return s[1:-1]
+    return s

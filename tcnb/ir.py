@@ -1,0 +1,384 @@
+"""The expression DAG in the paper's vocabulary, hash-consed.
+
+Node kinds (Laue et al. §3): variables, constants (a scalar, or a tensor filled with one value, which
+is how broadcasting and summation by a ones-tensor are written), unit tensors (Kronecker deltas),
+the one generic multiplication ``A *(s1,s2,s3) B`` generalised to n operands (an einsum), addition,
+element-wise unary functions (a SymPy formula in one symbol) and general unary functions (inv, det,
+softmax, ... named in the function table).
+
+Nodes are immutable and interned: building a node equal to an existing one returns that object, so
+common subexpressions are shared by construction and ``a is b`` is structural equality. Every
+constructor canonicalises cheaply (operand order, index relabelling, scalar folding), which is what
+makes index notation, ``einsum`` and array syntax that mean the same thing the same node.
+Transposition is not a node: it is an einsum that only renames indices, and it is inlined into the
+einsum that uses it.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+from typing import Iterable, Sequence
+
+import sympy
+
+from .dims import Dim, as_dim, shape_str
+from .errors import ShapeError
+
+T = sympy.Symbol("t", real=True)  # the argument of every element-wise formula
+
+_ids = itertools.count()
+_table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+
+
+class Node:
+    __slots__ = ("key", "shape", "id", "children", "__weakref__")
+    kind = "node"
+
+    def __new__(cls, *a, **k):  # construct only through the interning helpers
+        raise TypeError(f"use {cls.__name__}.make(...)")
+
+    @classmethod
+    def _intern(cls, key: tuple, shape: tuple, children: tuple, **fields) -> "Node":
+        full = (cls.__name__,) + key
+        node = _table.get(full)
+        if node is not None:
+            return node
+        node = object.__new__(cls)
+        object.__setattr__(node, "key", full)
+        object.__setattr__(node, "shape", tuple(shape))
+        object.__setattr__(node, "children", tuple(children))
+        object.__setattr__(node, "id", next(_ids))
+        for k, v in fields.items():
+            object.__setattr__(node, k, v)
+        _table[full] = node
+        return node
+
+    def __setattr__(self, name, value):
+        raise AttributeError("IR nodes are immutable")
+
+    def __reduce__(self):
+        raise TypeError("IR nodes are not picklable; pickle the program source instead")
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        from .einstein import einstein_str  # local: printing helper in the same layer
+        return einstein_str(self)
+
+
+class Var(Node):
+    __slots__ = ("name",)
+    kind = "var"
+
+    @classmethod
+    def make(cls, name: str, shape: Sequence) -> "Var":
+        shape = tuple(as_dim(d) for d in shape)
+        return cls._intern((name, shape), shape, (), name=name)
+
+
+class Const(Node):
+    """A tensor whose entries all equal ``value`` (a scalar when the shape is empty)."""
+    __slots__ = ("value",)
+    kind = "const"
+
+    @classmethod
+    def make(cls, value, shape: Sequence = ()) -> "Const":
+        value = float(value)
+        if value == 0.0:
+            value = 0.0  # one zero, not two (-0.0)
+        shape = tuple(as_dim(d) for d in shape)
+        return cls._intern((value, shape), shape, (), value=value)
+
+
+class Delta(Node):
+    """The unit tensor δ[i..., i'...] of shape dims + dims: the derivative of a variable by itself."""
+    __slots__ = ("dims",)
+    kind = "delta"
+
+    @classmethod
+    def make(cls, dims: Sequence) -> "Delta":
+        dims = tuple(as_dim(d) for d in dims)
+        return cls._intern((dims,), dims + dims, (), dims=dims)
+
+
+class Elementwise(Node):
+    """f(A) entry by entry; ``fn`` is a SymPy expression in the symbol ``T``."""
+    __slots__ = ("fn", "arg")
+    kind = "elementwise"
+
+    @classmethod
+    def make(cls, fn: sympy.Expr, arg: Node) -> Node:
+        fn = sympy.sympify(fn)
+        if fn == T:
+            return arg
+        if T not in fn.free_symbols:  # a constant function
+            return Const.make(float(fn), arg.shape)
+        if isinstance(arg, Const):  # constant folding
+            return Const.make(float(fn.subs(T, arg.value)), arg.shape)
+        if isinstance(arg, Elementwise):  # f(g(x)) is one element-wise node: fewer passes over memory
+            return cls.make(fn.subs(T, arg.fn), arg.arg)
+        return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
+
+
+class General(Node):
+    """A general unary function of a whole tensor (inv, det, logdet, softmax, logsumexp, ...)."""
+    __slots__ = ("name", "arg", "params")
+    kind = "general"
+
+    @classmethod
+    def make(cls, name: str, arg: Node, params: tuple, shape: Sequence) -> "General":
+        return cls._intern((name, arg.id, params), tuple(shape), (arg,), name=name, arg=arg,
+                           params=params)
+
+
+class Add(Node):
+    """A sum of terms of one shape (broadcasting is an einsum with a ones-constant)."""
+    __slots__ = ("terms",)
+    kind = "add"
+
+    @classmethod
+    def make(cls, terms: Iterable[Node]) -> Node:
+        flat: list[Node] = []
+        for t in terms:
+            flat.extend(t.terms if isinstance(t, Add) else (t,))
+        if not flat:
+            raise ValueError("empty sum")
+        shape = flat[0].shape
+        for t in flat[1:]:
+            if t.shape != shape:
+                raise ShapeError(f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}")
+        # fold constants, merge equal terms (x + 2x -> 3x), drop zeros
+        const = 0.0
+        coeffs: dict[int, list] = {}
+        for t in flat:
+            if isinstance(t, Const):
+                const += t.value
+                continue
+            c, base = split_coefficient(t)
+            if base.id in coeffs:
+                coeffs[base.id][0] += c
+            else:
+                coeffs[base.id] = [c, base]
+        out = [scale(base, c) for c, base in coeffs.values() if c != 0.0]
+        if const != 0.0 or not out:
+            out.append(Const.make(const, shape))
+        if len(out) == 1:
+            return out[0]
+        out.sort(key=lambda n: n.id)
+        return cls._intern(tuple(t.id for t in out), shape, tuple(out), terms=tuple(out))
+
+
+class Einsum(Node):
+    """C[out] = Σ Π_k operands[k][ins[k]]: the paper's multiplication, with n operands.
+
+    Labels are small ints, canonically numbered: output labels first (0, 1, ...), then the summed
+    ones in order of appearance. A scalar coefficient is an operand ``Const(c)`` with no labels.
+    """
+    __slots__ = ("operands", "ins", "out", "label_dims")
+    kind = "einsum"
+
+    @classmethod
+    def make(cls, operands: Sequence[Node], ins: Sequence[Sequence], out: Sequence) -> Node:
+        operands = list(operands)
+        ins = [tuple(s) for s in ins]
+        out = tuple(out)
+        if len(operands) != len(ins):
+            raise ValueError("one index tuple per operand")
+        label_dims: dict = {}
+        for op, labels in zip(operands, ins):
+            if len(labels) != op.rank:
+                raise ShapeError(f"operand of rank {op.rank} indexed with {len(labels)} indices")
+            for lab, d in zip(labels, op.shape):
+                if label_dims.setdefault(lab, d) != d:
+                    raise ShapeError(f"index used for dimensions {label_dims[lab]} and {d}")
+        for lab in out:
+            if lab not in label_dims:
+                raise ShapeError("an output index appears in no operand")
+
+        # inline operands that are pure renamings (transposes) or nested scalar-free products whose
+        # labels are all kept: both are free and expose more structure to the contraction planner
+        coef = 1.0
+        changed = True
+        while changed:
+            changed = False
+            for k, (op, labels) in enumerate(zip(operands, ins)):
+                if isinstance(op, Einsum) and _is_renaming(op):
+                    inner_map = dict(zip(op.out, labels))
+                    sub_labels = [tuple(inner_map[l] for l in s) for s in op.ins]
+                    operands[k:k + 1] = list(op.operands)
+                    ins[k:k + 1] = sub_labels
+                    changed = True
+                    break
+                if isinstance(op, Einsum) and _is_scaled(op):
+                    # c * A (as an einsum with a scalar) nested in a product: pull c out
+                    inner_map = dict(zip(op.out, labels))
+                    operands[k:k + 1] = list(op.operands)
+                    ins[k:k + 1] = [tuple(inner_map[l] for l in s) for s in op.ins]
+                    changed = True
+                    break
+        # fold scalar constants; a constant tensor whose labels all appear elsewhere is a scalar too
+        keep_ops, keep_ins = [], []
+        for idx, (op, labels) in enumerate(zip(operands, ins)):
+            if isinstance(op, Const):
+                if op.value == 0.0:
+                    return Const.make(0.0, tuple(label_dims[l] for l in out))
+                others = {l for j, s in enumerate(ins) if j != idx and not isinstance(operands[j], Const)
+                          for l in s}
+                if not labels or (set(labels) <= others and len(set(labels)) == len(labels)):
+                    coef *= op.value
+                    continue
+            keep_ops.append(op)
+            keep_ins.append(labels)
+        operands, ins = keep_ops, keep_ins
+        # ones-tensors: merge into one per label set, value folded into coef
+        merged_ops, merged_ins, ones_labels = [], [], []
+        for op, labels in zip(operands, ins):
+            if isinstance(op, Const):
+                coef *= op.value
+                ones_labels.extend(l for l in labels if l not in ones_labels)
+            else:
+                merged_ops.append(op)
+                merged_ins.append(labels)
+        covered = {l for s in merged_ins for l in s}
+        ones_labels = [l for l in ones_labels if l not in covered]
+        if ones_labels:
+            merged_ops.append(Const.make(1.0, tuple(label_dims[l] for l in ones_labels)))
+            merged_ins.append(tuple(ones_labels))
+        operands, ins = merged_ops, merged_ins
+        out_shape = tuple(label_dims[l] for l in out)
+        if not operands:
+            return Const.make(coef, out_shape)
+        if coef != 1.0:
+            operands.append(Const.make(coef))
+            ins.append(())
+        if len(operands) == 1 and ins[0] == out and len(set(out)) == len(out):
+            return operands[0]
+        operands, ins, out = _canonical(operands, ins, out)
+        key = (tuple(o.id for o in operands), tuple(ins), out)
+        return cls._intern(key, out_shape, tuple(operands), operands=tuple(operands), ins=tuple(ins),
+                           out=out, label_dims=label_dims_of(operands, ins))
+
+
+def label_dims_of(operands, ins) -> dict:
+    dims: dict = {}
+    for op, labels in zip(operands, ins):
+        for lab, d in zip(labels, op.shape):
+            dims.setdefault(lab, d)
+    return dims
+
+
+def _is_renaming(node: "Einsum") -> bool:
+    return (len(node.operands) == 1 and len(set(node.ins[0])) == len(node.ins[0])
+            and sorted(node.ins[0]) == sorted(node.out) and not isinstance(node.operands[0], Const))
+
+
+def _is_scaled(node: "Einsum") -> bool:
+    """c * A where A is indexed by exactly the output labels (no sums, no diagonals)."""
+    if len(node.operands) != 2:
+        return False
+    scal = [k for k, s in enumerate(node.ins) if s == () and isinstance(node.operands[k], Const)]
+    if len(scal) != 1:
+        return False
+    other = node.ins[1 - scal[0]]
+    return len(set(other)) == len(other) and sorted(other) == sorted(node.out) \
+        and not isinstance(node.operands[1 - scal[0]], Const)
+
+
+def _relabel(ins, out):
+    mapping: dict = {}
+    for l in out:
+        if l not in mapping:
+            mapping[l] = len(mapping)
+    for s in ins:
+        for l in s:
+            if l not in mapping:
+                mapping[l] = len(mapping)
+    return [tuple(mapping[l] for l in s) for s in ins], tuple(mapping[l] for l in out)
+
+
+def _canonical(operands, ins, out):
+    """Sort operands and number labels so that equal products get equal keys."""
+    ins, out = _relabel(ins, out)
+    for _ in range(4):
+        order = sorted(range(len(operands)), key=lambda k: (operands[k].id, ins[k]))
+        new_ops = [operands[k] for k in order]
+        new_ins, new_out = _relabel([ins[k] for k in order], out)
+        if new_ins == ins and [o.id for o in new_ops] == [o.id for o in operands]:
+            break
+        operands, ins, out = new_ops, new_ins, new_out
+    return operands, ins, out
+
+
+# ---------------------------------------------------------------- small constructors used everywhere
+
+def split_coefficient(node: Node) -> tuple[float, Node]:
+    """c * A -> (c, A); anything else -> (1, node)."""
+    if isinstance(node, Einsum) and _is_scaled(node):
+        k = [k for k, s in enumerate(node.ins) if s == () and isinstance(node.operands[k], Const)][0]
+        other = 1 - k
+        base = node.operands[other]
+        if node.ins[other] != node.out:  # c * A.T: keep the renaming
+            base = Einsum.make([base], [node.ins[other]], node.out)
+        return node.operands[k].value, base
+    return 1.0, node
+
+
+def scale(node: Node, c: float) -> Node:
+    if c == 1.0:
+        return node
+    if isinstance(node, Const):
+        return Const.make(node.value * c, node.shape)
+    labels = tuple(range(node.rank))
+    return Einsum.make([node, Const.make(c)], [labels, ()], labels)
+
+
+def add(*terms: Node) -> Node:
+    return Add.make(terms)
+
+
+def neg(node: Node) -> Node:
+    return scale(node, -1.0)
+
+
+def zeros(shape) -> Const:
+    return Const.make(0.0, shape)
+
+
+def is_zero(node: Node) -> bool:
+    return isinstance(node, Const) and node.value == 0.0
+
+
+def transpose(node: Node, perm: Sequence[int]) -> Node:
+    labels = tuple(range(node.rank))
+    return Einsum.make([node], [labels], tuple(labels[p] for p in perm))
+
+
+def topological(roots: Sequence[Node]) -> list[Node]:
+    """Children before parents; each node once (iterative, DAGs can be deep)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            stack.append((node, True))
+            for ch in reversed(node.children):
+                if ch.id not in seen:
+                    stack.append((ch, False))
+    return order
+
+
+def variables(root: Node) -> list[Var]:
+    return sorted((n for n in topological([root]) if isinstance(n, Var)), key=lambda v: v.name)
+
+
+def depends_on(root: Node, var: Var) -> bool:
+    return any(n is var for n in topological([root]))
