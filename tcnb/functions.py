@@ -351,9 +351,9 @@ GENERAL: dict[str, GeneralFunction] = {
                            "{m}.linalg.det({a})", r"\det\left({a}\right)", _d_det),
     "logdet": GeneralFunction("logdet", lambda s, p: (_square_matrix("logdet")(s, p), ())[1],
                               "{m}.linalg.slogdet({a})[1]", r"\log\left|\det {a}\right|", _d_logdet),
-    "softmax": GeneralFunction("softmax", _softmax_shape, "_rt.softmax({a}, {axis})",
+    "softmax": GeneralFunction("softmax", _softmax_shape, "_rt.softmax({m}, {a}, {axis})",
                                r"\operatorname{{softmax}}\left({a}\right)", _d_softmax),
-    "logsumexp": GeneralFunction("logsumexp", _lse_shape, "_rt.logsumexp({a}, {axis})",
+    "logsumexp": GeneralFunction("logsumexp", _lse_shape, "_rt.logsumexp({m}, {a}, {axis})",
                                  r"\operatorname{{logsumexp}}\left({a}\right)", _d_logsumexp),
 }
 

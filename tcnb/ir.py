@@ -166,6 +166,8 @@ class Add(Node):
             out.append(Const.make(const, shape))
         if len(out) == 1:
             return out[0]
+        if len(out) == 2 and isinstance(out[1], Const) and isinstance(out[0], Elementwise):
+            return Elementwise.make(out[0].fn + out[1].value, out[0].arg)  # log(1 + exp(t)): one pass
         out.sort(key=lambda n: n.id)
         return cls._intern(tuple(t.id for t in out), shape, tuple(out), terms=tuple(out))
 
@@ -218,6 +220,7 @@ class Einsum(Node):
                     ins[k:k + 1] = [tuple(inner_map[l] for l in s) for s in op.ins]
                     changed = True
                     break
+        operands, ins, out = _eliminate_deltas(operands, ins, out, label_dims)
         # fold scalar constants; a constant tensor whose labels all appear elsewhere is a scalar too
         keep_ops, keep_ins = [], []
         for idx, (op, labels) in enumerate(zip(operands, ins)):
@@ -259,6 +262,51 @@ class Einsum(Node):
         key = (tuple(o.id for o in operands), tuple(ins), out)
         return cls._intern(key, out_shape, tuple(operands), operands=tuple(operands), ins=tuple(ins),
                            out=out, label_dims=label_dims_of(operands, ins))
+
+
+def _eliminate_deltas(operands, ins, out, label_dims):
+    """δ[a,b] summed over b (or a) is a renaming b -> a: the paper's unit-tensor rule.
+
+    What stays are deltas whose two labels are both output labels (a diagonal embedding); δ[a,a]
+    becomes a ones-tensor over a (1 on the diagonal, or the dimension when summed alone).
+    """
+    operands, ins, out = list(operands), [tuple(s) for s in ins], tuple(out)
+    changed = True
+    while changed:
+        changed = False
+        for k, (op, labels) in enumerate(zip(operands, ins)):
+            if not isinstance(op, Delta):
+                continue
+            r = len(op.dims)
+            pairs = list(zip(labels[:r], labels[r:]))
+            for p, (a, b) in enumerate(pairs):
+                if a == b:
+                    rename, extra = None, (Const.make(1.0, (label_dims[a],)), (a,))
+                elif b not in out:
+                    rename, extra = (b, a), None
+                elif a not in out:
+                    rename, extra = (a, b), None
+                else:
+                    continue
+                rest = pairs[:p] + pairs[p + 1:]
+                new_ops = operands[:k] + operands[k + 1:]
+                new_ins = ins[:k] + ins[k + 1:]
+                if rest:
+                    new_ops.append(Delta.make([label_dims[x] for x, _ in rest]))
+                    new_ins.append(tuple(x for x, _ in rest) + tuple(y for _, y in rest))
+                if extra:
+                    new_ops.append(extra[0])
+                    new_ins.append(extra[1])
+                if rename:
+                    src, dst = rename
+                    new_ins = [tuple(dst if l == src else l for l in s) for s in new_ins]
+                    out = tuple(dst if l == src else l for l in out)
+                operands, ins = new_ops, new_ins
+                changed = True
+                break
+            if changed:
+                break
+    return operands, ins, out
 
 
 def label_dims_of(operands, ins) -> dict:

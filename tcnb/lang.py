@@ -454,6 +454,8 @@ class _Parser:
                 out.append(la)
             else:
                 out.append(la if la is not None else lb)
+                if lb is not None:
+                    mapping[lb] = lb
         b = b.renamed(mapping)
         return a, b, tuple(out)
 

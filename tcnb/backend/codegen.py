@@ -1,0 +1,204 @@
+"""DAG -> one straight-line Python function of array calls, compiled once per size binding.
+
+The generated source is ordinary NumPy-style code on a namespace ``xp`` (numpy or cupy), so
+``to_source()`` shows users exactly what runs. Temporaries are deleted after their last use to keep
+peak memory near the largest live set; every node's dense size is checked against the memory budget
+before anything runs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .. import ir
+from ..config import config, human_bytes
+from ..dims import resolve_shape, shape_str
+from ..errors import MemoryBudgetError
+from ..functions import elementwise_code, general_code
+from .lower import Lowerer, _dedup
+
+
+@dataclass
+class Generated:
+    source: str
+    arg_names: list
+    largest_bytes: int
+    node_bytes: dict = field(default_factory=dict)  # node id -> bytes of its dense value
+
+
+def _materialise_const(node, xp):
+    return f"_rt.full({xp}, {tuple(int(s) for s in node.shape)}, {node.value!r}, dtype)"
+
+
+def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tcnb_fn",
+             xp: str = "xp", check_budget: bool = True, names: dict | None = None) -> Generated:
+    """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values."""
+    order = ir.topological(list(roots))
+    shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
+    root_ids = {r.id for r in roots}
+    # which nodes are materialised as arrays of their own
+    inline = set()
+    for n in order:
+        if isinstance(n, (ir.Var,)):
+            inline.add(n.id)
+        elif isinstance(n, (ir.Const, ir.Delta)) and n.id not in root_ids:
+            inline.add(n.id)  # consumed symbolically by einsum / add; materialised on demand
+    node_bytes = {n.id: math.prod(shapes[n.id]) * itemsize for n in order if n.id not in inline}
+    if check_budget:
+        for n in order:
+            if n.id in node_bytes and node_bytes[n.id] > config.memory_budget:
+                _refuse(n, shapes[n.id], node_bytes[n.id], names)
+
+    lines: list[str] = []
+    value: dict[int, str] = {}
+    temps = iter(range(1, 10**9))
+    last_temp: list[str] = []
+
+    def emit(expr: str) -> str:
+        name = f"t{next(temps)}"
+        lines.append(f"{name} = {expr}")
+        last_temp.append(name)
+        return name
+
+    def val(n: ir.Node) -> str:
+        """The expression of a node's dense value (materialising consts/deltas when asked)."""
+        if n.id in value:
+            return value[n.id]
+        if isinstance(n, ir.Const):
+            return _materialise_const(n, xp) if n.shape else repr(n.value)
+        if isinstance(n, ir.Delta):
+            return f"_rt.delta({xp}, {tuple(shapes[n.id][:len(n.dims)])}, dtype)"
+        raise KeyError(n)
+
+    largest = 0
+    for n in order:
+        if n.id in inline and isinstance(n, ir.Var):
+            value[n.id] = n.name
+            continue
+        if n.id in inline:
+            continue
+        if isinstance(n, ir.Const):
+            expr = _materialise_const(n, xp)
+        elif isinstance(n, ir.Delta):
+            expr = val(n)
+        elif isinstance(n, ir.Add):
+            parts = []
+            for t in n.terms:
+                parts.append(repr(t.value) if isinstance(t, ir.Const) else val(t))
+            expr = " + ".join(parts).replace("+ -", "- ")
+            if all(isinstance(t, ir.Const) or isinstance(t, ir.Delta) for t in n.terms):
+                expr = f"({expr}) + {xp}.zeros({tuple(shapes[n.id])}, dtype)"
+        elif isinstance(n, ir.Elementwise):
+            arg = val(n.arg)
+            tmp, expr = elementwise_code(n.fn, arg, module=xp, temp=f"e{n.id}_")
+            for name, e in tmp:
+                lines.append(f"{name} = {e}")
+        elif isinstance(n, ir.General):
+            expr = general_code(n, val(n.arg), module=xp)
+        elif isinstance(n, ir.Einsum):
+            low = Lowerer(emit, _label_sizes(n, sizes), xp)
+            expr = _einsum_expr(n, low, val, xp, shapes[n.id])
+            largest = max(largest, low.largest * itemsize)
+        else:  # pragma: no cover - every node kind is handled above
+            raise TypeError(f"no code for {type(n).__name__}")
+        if n.id in root_ids and (isinstance(n, ir.Einsum) and "broadcast_to" in expr):
+            expr = f"{xp}.ascontiguousarray({expr})"
+        value[n.id] = emit(expr)
+    if check_budget and largest > config.memory_budget:
+        raise MemoryBudgetError(
+            f"a contraction needs an intermediate of {human_bytes(largest)}, over the memory budget of "
+            f"{human_bytes(config.memory_budget)}", expected="smaller sizes or a larger tcnb.config.memory_budget")
+
+    rets = [val(r) for r in roots]
+    body = _with_deletes(lines, set(rets))
+    args = ", ".join(["xp", "_rt", "dtype"] + [v.name for v in arg_vars])
+    src = f"def {fn_name}({args}):\n"
+    src += "".join(f"    {l}\n" for l in body)
+    src += f"    return ({', '.join(rets)},)\n"
+    return Generated(src, [v.name for v in arg_vars], largest, node_bytes)
+
+
+def _refuse(node, shape, nbytes, names):
+    what = (names or {}).get(node.id, "an intermediate result")
+    raise MemoryBudgetError(
+        f"{what} would be a dense array of shape {shape} = {human_bytes(nbytes)}, over the memory budget "
+        f"of {human_bytes(config.memory_budget)}",
+        expected="the compressed form (.structured()), hvp(...) instead of a full Hessian, smaller sizes, "
+                 "or a larger tcnb.config.memory_budget")
+
+
+def _label_sizes(n: ir.Einsum, sizes):
+    return {lab: int(resolve_shape((d,), sizes)[0]) for lab, d in n.label_dims.items()}
+
+
+def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape) -> str:
+    """Core product of the tensor operands, then scalar factor, broadcasting and diagonal embedding."""
+    coef = 1.0
+    core, ones_labels, subst = [], [], {}
+    for op, labels in zip(n.operands, n.ins):
+        if isinstance(op, ir.Const):
+            if labels:
+                ones_labels.extend(labels)
+                coef *= op.value
+            else:
+                coef *= op.value
+        elif isinstance(op, ir.Delta):
+            r = len(op.dims)
+            for a, b in zip(labels[:r], labels[r:]):
+                subst[b] = a
+        else:
+            core.append((val(op), labels))
+
+    def root(l):
+        while l in subst:
+            l = subst[l]
+        return l
+    core = [(e, tuple(root(l) for l in labels)) for e, labels in core]
+    ones_labels = [root(l) for l in ones_labels]
+    out = tuple(root(l) for l in n.out)
+    distinct = _dedup(out)
+    covered = {l for _, labels in core for l in labels}
+    # ones-labels not in the output and not covered: a sum over them is a factor of their size
+    for l in _dedup(ones_labels):
+        if l not in covered and l not in distinct:
+            coef *= low.sizes[l]
+    core_out = tuple(l for l in distinct if l in covered)
+    if core:
+        expr = low.product(core, core_out)
+    else:
+        expr = None
+    if coef != 1.0:
+        c = repr(coef)
+        expr = c if expr is None else f"{c} * {low.named(expr)}"
+    if expr is None:
+        expr = "1.0"
+    if core_out != distinct:  # broadcast over labels only a ones-tensor has
+        dshape = tuple(low.sizes[l] for l in distinct)
+        if core_out:
+            expr = f"{xp}.broadcast_to({low.align(low.named(expr), core_out, distinct)}, {dshape})"
+        else:
+            expr = f"{xp}.full({dshape}, {expr}, dtype)"
+    if out != distinct:  # unit tensors in the result: write onto the diagonal of a zero tensor
+        expr = f"_rt.embed_diagonal({xp}, {low.named(expr)}, {out}, {distinct}, {tuple(out_shape)})"
+    return expr
+
+
+def _with_deletes(lines, keep: set) -> list:
+    """Insert ``del`` after the last use of each temporary (not the returned ones)."""
+    import re
+    defined, last_use = {}, {}
+    for k, line in enumerate(lines):
+        name, rhs = line.split(" = ", 1)
+        defined.setdefault(name, k)
+        for tok in re.findall(r"\b[te]\w*\d\b|\bt\d+\b", rhs):
+            last_use[tok] = k
+    out = []
+    dels: dict[int, list] = {}
+    for name, k in last_use.items():
+        if name in defined and name not in keep:
+            dels.setdefault(k, []).append(name)
+    for k, line in enumerate(lines):
+        out.append(line)
+        if k in dels:
+            out.append("del " + ", ".join(sorted(set(dels[k]))))
+    return out

@@ -1,0 +1,136 @@
+"""A compiled function of named arrays: binding checks, per-size code cache, execution.
+
+Binding resolves every dimension symbol from the arrays passed (and checks that equal symbols got
+equal sizes), so generated code is specialised to concrete sizes: contraction paths are planned
+once per size binding and cached, like opt_einsum's ``contract_expression``.
+"""
+from __future__ import annotations
+
+import numbers
+
+from .. import ir
+from ..dims import as_dim, shape_str
+from ..errors import BindingError
+from . import runtime
+from .codegen import generate
+from .namespace import get_namespace
+
+
+class Compiled:
+    """``fn(**arrays) -> value`` (or a tuple for several roots) on one backend."""
+
+    def __init__(self, roots, backend: str = "numpy", known_names=(), names=None, single=True):
+        self.roots = tuple(roots)
+        self.backend = backend
+        self.xp = get_namespace(backend)
+        self.vars = sorted({v.name: v for r in self.roots for v in ir.variables(r)}.values(),
+                           key=lambda v: v.name)
+        self.known = set(known_names) | {v.name for v in self.vars}
+        self.names = names or {}
+        self.single = single
+        self._cache: dict = {}
+
+    def bind(self, arrays: dict):
+        """Arrays on the backend and the sizes of every dimension symbol."""
+        xp = self.xp
+        unknown = sorted(set(arrays) - self.known)
+        sizes: dict[str, int] = {}
+        for name in unknown:  # sizes may be passed directly: n=100
+            if isinstance(arrays[name], numbers.Integral) and name not in self.known:
+                sizes[name] = int(arrays[name])
+        unknown = [u for u in unknown if u not in sizes]
+        if unknown:
+            raise BindingError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+                               expected=f"arrays for {', '.join(v.name for v in self.vars) or 'no variables'}")
+        bound, origin, float32 = {}, {}, True
+        for v in self.vars:
+            if v.name not in arrays:
+                raise BindingError(f"no array for variable '{v.name}' of shape {shape_str(v.shape)}",
+                                   expected=f"{v.name}=<array of shape {shape_str(v.shape)}>")
+            a = arrays[v.name]
+            if type(a).__module__.startswith("cupy") and xp.__name__ == "numpy":
+                a = a.get()
+            a = xp.asarray(a)
+            if a.dtype.kind in "biu":
+                a = a.astype(xp.float64)
+            elif a.dtype.kind not in "f":
+                raise BindingError(f"variable '{v.name}' has dtype {a.dtype}", expected="real numbers")
+            if a.dtype != xp.float32:
+                float32 = False
+            if a.ndim != len(v.shape):
+                raise BindingError(f"variable '{v.name}' has {a.ndim} axes (shape {tuple(a.shape)})",
+                                   expected=f"{len(v.shape)} axes, shape {shape_str(v.shape)}")
+            for axis, d in enumerate(v.shape):
+                if d.is_Symbol:
+                    size = int(a.shape[axis])
+                    if d.name in sizes and sizes[d.name] != size:
+                        where = origin.get(d.name, "the sizes passed")
+                        raise BindingError(
+                            f"axis {axis} of '{v.name}' has size {size}, but {d} = {sizes[d.name]} from {where}",
+                            expected=f"equal sizes for the dimension symbol {d}")
+                    sizes[d.name] = size
+                    origin.setdefault(d.name, f"axis {axis} of '{v.name}'")
+            bound[v.name] = a
+        for v in self.vars:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
+            for axis, d in enumerate(v.shape):
+                if not d.is_Symbol:
+                    from ..dims import resolve
+                    want = resolve(d, sizes)
+                    if want != bound[v.name].shape[axis]:
+                        raise BindingError(f"axis {axis} of '{v.name}' has size {bound[v.name].shape[axis]}",
+                                           expected=f"{d} = {want}")
+        dtype = xp.float32 if (float32 and self.vars) else xp.float64
+        for name in bound:
+            if bound[name].dtype != dtype:
+                bound[name] = bound[name].astype(dtype)
+        return bound, sizes, dtype
+
+    def sizes_needed(self) -> set:
+        out = set()
+        for r in self.roots:
+            for n in ir.topological([r]):
+                for d in n.shape:
+                    out |= {s.name for s in d.free_symbols}
+        return out
+
+    def generated(self, sizes: dict, dtype):
+        key = (tuple(sorted(sizes.items())), str(dtype))
+        gen = self._cache.get(key)
+        if gen is None:
+            itemsize = 4 if "float32" in str(dtype) else 8
+            gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names)
+            namespace: dict = {}
+            exec(compile(gen.source, f"<tcnb generated {self.backend}>", "exec"), namespace)
+            gen.fn = namespace["tcnb_fn"]
+            self._cache[key] = gen
+        return gen
+
+    def __call__(self, **arrays):
+        bound, sizes, dtype = self.bind(arrays)
+        missing = sorted(self.sizes_needed() - set(sizes))
+        if missing:
+            raise BindingError(f"the size of {', '.join(missing)} is not known from the arrays passed",
+                               expected=f"pass it as {missing[0]}=<int>")
+        gen = self.generated(sizes, dtype)
+        out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
+        out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
+        return out[0] if self.single else out
+
+    def source(self, sizes: dict | None = None, dtype=None) -> str:
+        sizes = dict(sizes or {})
+        for s in self.sizes_needed():
+            sizes.setdefault(s, 100)  # planning sizes for display only
+        return generate(self.roots, self.vars, sizes, check_budget=False).source
+
+
+_COMPILED: dict = {}
+
+
+def compiled(roots, backend="numpy", known_names=(), names=None, single=True) -> Compiled:
+    key = (tuple(r.id for r in roots), backend, frozenset(known_names), single)
+    c = _COMPILED.get(key)
+    if c is None:
+        if len(_COMPILED) > 512:
+            _COMPILED.clear()
+        c = _COMPILED[key] = Compiled(roots, backend, known_names, names, single)
+    return c

@@ -1,0 +1,29 @@
+"""Settings a user may change: ``tcnb.config.memory_budget = 8 * 2**30``.
+
+The memory budget is the largest dense array (bytes) tcnb will create; past it, evaluation refuses
+with a MemoryBudgetError naming the size, before memory runs out. Default 4 GiB, or the
+TCNB_MEMORY_BUDGET environment variable (bytes).
+"""
+from __future__ import annotations
+
+import os
+
+
+class _Config:
+    def __init__(self):
+        self.memory_budget = int(float(os.environ.get("TCNB_MEMORY_BUDGET", 4 * 2**30)))
+        self.default_backend = os.environ.get("TCNB_BACKEND", "numpy")
+
+    def __repr__(self):
+        return f"tcnb.config(memory_budget={self.memory_budget}, default_backend={self.default_backend!r})"
+
+
+config = _Config()
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n} B"
