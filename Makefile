@@ -1,0 +1,71 @@
+# tcnb — set up and run everything from a fresh clone.
+#
+#   make lab     venv + .[notebook,bench], Graphviz; derive examples/logreg.tensor; execute the tutorial
+#                into build/tutorial.ipynb; then open JupyterLab (only on a terminal and when
+#                TCNB_NO_SERVER is unset)
+#   make test    venv + .[test,notebook], Graphviz, Chromium (for the browser test); run pytest
+#   make bench   venv + .[bench]; run benchmarks/run_all.py
+#   make clean   remove build outputs and caches (keeps .venv); `make distclean` also removes .venv
+#
+# Installs are stamped (.venv/.stamp-<target>, remade when pyproject.toml changes), so a second run
+# does not reinstall anything.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+ENSURE := bash scripts/ensure-system-deps.sh
+# Use the venv's own Jupyter kernels and config, never a user-level or system-wide one.
+JUPYTER := JUPYTER_PREFER_ENV_PATH=1 $(VENV)/bin/jupyter
+
+# Extras installed for each stamp.
+EXTRAS_lab   := notebook,bench
+EXTRAS_test  := test,notebook
+EXTRAS_bench := bench
+
+.PHONY: help lab test bench clean distclean graphviz chromium
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+
+$(PY):
+	@PYTHON=$(PYTHON) $(ENSURE) --venv $(VENV)
+
+$(VENV)/.stamp-%: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[$(EXTRAS_$*)]'
+	@touch $@
+
+graphviz:
+	@$(ENSURE) --graphviz
+
+chromium:
+	@$(ENSURE) --chromium
+
+lab: graphviz $(VENV)/.stamp-lab
+	$(PY) -m tcnb derive examples/logreg.tensor --of f --wrt w --order 2 --format latex
+	@mkdir -p build
+	$(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
+		--output-dir build --output tutorial.ipynb notebooks/tutorial.ipynb
+	@echo "Executed tutorial notebook: build/tutorial.ipynb"
+	@if [ -z "$${TCNB_NO_SERVER+set}" ] && [ -t 0 ]; then \
+		echo "Starting JupyterLab (Ctrl-C to stop; set TCNB_NO_SERVER=1 to skip)"; \
+		$(JUPYTER) lab notebooks/tutorial.ipynb; \
+	else \
+		echo "Not starting JupyterLab (TCNB_NO_SERVER is set or stdin is not a terminal)."; \
+	fi
+
+test: graphviz chromium $(VENV)/.stamp-test
+	$(PY) -m pytest -q -x --timeout=900 -p no:cacheprovider tests
+
+bench: $(VENV)/.stamp-bench
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
