@@ -1,0 +1,25 @@
+"""tcnb: symbolic tensor calculus in Einstein notation, for Jupyter.
+
+    import tcnb
+    prog = tcnb.parse(source)
+    H = tcnb.hessian(prog["f"], prog["w"])
+    H.evaluate(X=X, y=y, w=w)
+"""
+from .api import Program, derivative, grad, hessian, hvp, jacobian, parse
+from .config import config
+from .errors import (BackendUnavailableError, BindingError, DerivativeError, MemoryBudgetError,
+                     ShapeError, TcnbError, TensorSyntaxError)
+from .expr import Expr
+from .functions import define_elementwise
+from .structured import Structured
+
+__version__ = "0.1.0"
+
+__all__ = ["parse", "grad", "jacobian", "hessian", "derivative", "hvp", "define_elementwise",
+           "Program", "Expr", "Structured", "config", "TcnbError", "TensorSyntaxError", "ShapeError",
+           "BindingError", "DerivativeError", "MemoryBudgetError", "BackendUnavailableError"]
+
+
+def load_ipython_extension(ipython):  # %load_ext tcnb
+    from .notebook.magics import load_ipython_extension as load
+    load(ipython)

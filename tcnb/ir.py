@@ -93,14 +93,19 @@ class Const(Node):
 
 
 class Delta(Node):
-    """The unit tensor δ[i..., i'...] of shape dims + dims: the derivative of a variable by itself."""
-    __slots__ = ("dims",)
+    """The unit tensor δ[i..., i'...] of shape dims + dims: the derivative of a variable by itself.
+
+    ``dense=True`` marks a unit tensor that is deliberately *not* simplified away (derivatives taken
+    with ``compress=False``): it is multiplied in as a materialised array, as in the paper's
+    uncompressed baseline.
+    """
+    __slots__ = ("dims", "dense")
     kind = "delta"
 
     @classmethod
-    def make(cls, dims: Sequence) -> "Delta":
+    def make(cls, dims: Sequence, dense: bool = False) -> "Delta":
         dims = tuple(as_dim(d) for d in dims)
-        return cls._intern((dims,), dims + dims, (), dims=dims)
+        return cls._intern((dims, bool(dense)), dims + dims, (), dims=dims, dense=bool(dense))
 
 
 class Elementwise(Node):
@@ -275,7 +280,7 @@ def _eliminate_deltas(operands, ins, out, label_dims):
     while changed:
         changed = False
         for k, (op, labels) in enumerate(zip(operands, ins)):
-            if not isinstance(op, Delta):
+            if not isinstance(op, Delta) or op.dense:
                 continue
             r = len(op.dims)
             pairs = list(zip(labels[:r], labels[r:]))
@@ -292,7 +297,7 @@ def _eliminate_deltas(operands, ins, out, label_dims):
                 new_ops = operands[:k] + operands[k + 1:]
                 new_ins = ins[:k] + ins[k + 1:]
                 if rest:
-                    new_ops.append(Delta.make([label_dims[x] for x, _ in rest]))
+                    new_ops.append(Delta.make([label_dims[x] for x, _ in rest], op.dense))
                     new_ins.append(tuple(x for x, _ in rest) + tuple(y for _, y in rest))
                 if extra:
                     new_ops.append(extra[0])

@@ -41,7 +41,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
     for n in order:
         if isinstance(n, (ir.Var,)):
             inline.add(n.id)
-        elif isinstance(n, (ir.Const, ir.Delta)) and n.id not in root_ids:
+        elif isinstance(n, ir.Const) and n.id not in root_ids:
+            inline.add(n.id)
+        elif isinstance(n, ir.Delta) and not n.dense and n.id not in root_ids:
             inline.add(n.id)  # consumed symbolically by einsum / add; materialised on demand
     node_bytes = {n.id: math.prod(shapes[n.id]) * itemsize for n in order if n.id not in inline}
     if check_budget:
@@ -142,7 +144,7 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape) -> str:
                 coef *= op.value
             else:
                 coef *= op.value
-        elif isinstance(op, ir.Delta):
+        elif isinstance(op, ir.Delta) and not op.dense:
             r = len(op.dims)
             for a, b in zip(labels[:r], labels[r:]):
                 subst[b] = a

@@ -25,7 +25,10 @@ class Compiled:
         self.xp = get_namespace(backend)
         self.vars = sorted({v.name: v for r in self.roots for v in ir.variables(r)}.values(),
                            key=lambda v: v.name)
-        self.known = set(known_names) | {v.name for v in self.vars}
+        # variables of the program that this expression does not use: their arrays still fix sizes
+        self.extra = [v for v in known_names if isinstance(v, ir.Var) and v.name not in
+                      {u.name for u in self.vars}]
+        self.known = {getattr(v, "name", v) for v in known_names} | {v.name for v in self.vars}
         self.names = names or {}
         self.single = single
         self._cache: dict = {}
@@ -43,7 +46,7 @@ class Compiled:
             raise BindingError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
                                expected=f"arrays for {', '.join(v.name for v in self.vars) or 'no variables'}")
         bound, origin, float32 = {}, {}, True
-        for v in self.vars:
+        for v in self.vars + [u for u in self.extra if u.name in arrays]:
             if v.name not in arrays:
                 raise BindingError(f"no array for variable '{v.name}' of shape {shape_str(v.shape)}",
                                    expected=f"{v.name}=<array of shape {shape_str(v.shape)}>")
@@ -71,7 +74,7 @@ class Compiled:
                     sizes[d.name] = size
                     origin.setdefault(d.name, f"axis {axis} of '{v.name}'")
             bound[v.name] = a
-        for v in self.vars:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
+        for v in [u for u in self.vars + self.extra if u.name in bound]:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
             for axis, d in enumerate(v.shape):
                 if not d.is_Symbol:
                     from ..dims import resolve
@@ -79,7 +82,7 @@ class Compiled:
                     if want != bound[v.name].shape[axis]:
                         raise BindingError(f"axis {axis} of '{v.name}' has size {bound[v.name].shape[axis]}",
                                            expected=f"{d} = {want}")
-        dtype = xp.float32 if (float32 and self.vars) else xp.float64
+        dtype = xp.float32 if (float32 and bound) else xp.float64
         for name in bound:
             if bound[name].dtype != dtype:
                 bound[name] = bound[name].astype(dtype)
@@ -127,7 +130,8 @@ _COMPILED: dict = {}
 
 
 def compiled(roots, backend="numpy", known_names=(), names=None, single=True) -> Compiled:
-    key = (tuple(r.id for r in roots), backend, frozenset(known_names), single)
+    key = (tuple(r.id for r in roots), backend, tuple(sorted(getattr(v, "name", v) for v in known_names)),
+           single)
     c = _COMPILED.get(key)
     if c is None:
         if len(_COMPILED) > 512:

@@ -1,0 +1,169 @@
+"""The public functions: parse a program, differentiate expressions (DESIGN.md's contract)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import diff, ir
+from . import lang
+from .dims import shape_str
+from .errors import DerivativeError, ShapeError
+from .expr import Expr
+
+DEFAULT_MODE = "cross-country"
+
+
+class Program(Mapping):
+    """A parsed tensor program: name -> Expr for every declared variable and definition."""
+
+    def __init__(self, parsed: lang.Program):
+        self._parsed = parsed
+        self._known = frozenset(parsed.variables.values())
+        self._exprs: dict[str, Expr] = {}
+        for name in parsed.names:
+            idx = parsed.index_form.get(name)
+            self._exprs[name] = Expr(parsed.node(name), name, indices=idx, known_names=self._known)
+
+    def __getitem__(self, name: str) -> Expr:
+        try:
+            return self._exprs[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not defined in this program; names: {', '.join(self._exprs)}") from None
+
+    def __iter__(self):
+        return iter(self._exprs)
+
+    def __len__(self):
+        return len(self._exprs)
+
+    @property
+    def source(self) -> str:
+        return self._parsed.source
+
+    @property
+    def variables(self) -> dict:
+        return {n: self._exprs[n] for n in self._parsed.variables}
+
+    @property
+    def definitions(self) -> dict:
+        return {n: self._exprs[n] for n in self._parsed.definitions}
+
+    @property
+    def dims(self) -> list:
+        return self._parsed.dims
+
+    @property
+    def functions(self) -> dict:
+        return dict(self._parsed.functions)
+
+    def line_of(self, name: str) -> int | None:
+        return self._parsed.lines.get(name)
+
+    def __repr__(self):
+        lines = [f"{n}: R{list(map(str, e.shape))}" for n, e in self.variables.items()]
+        lines += [repr(e) for e in self.definitions.values()]
+        return "\n".join(lines)
+
+    def _repr_latex_(self):
+        rows = [e.latex() for e in self.definitions.values()]
+        return r"$\begin{aligned}" + r"\\ ".join(r.replace("=", "&=", 1) for r in rows) + r"\end{aligned}$"
+
+
+def parse(source: str) -> Program:
+    """Parse a tensor program (declarations, definitions, element-wise functions)."""
+    return Program(lang.parse(source))
+
+
+# ------------------------------------------------------------------------------- derivatives
+
+def _as_expr(e, what) -> Expr:
+    if isinstance(e, Expr):
+        return e
+    raise DerivativeError(f"{what} must be an expression from tcnb.parse, got {type(e).__name__}")
+
+
+def _wrt(f: Expr, w) -> Expr:
+    if isinstance(w, str):
+        for v in ir.variables(f.node):
+            if v.name == w:
+                return Expr(v, w, known_names=f.known_names)
+        if w in {v.name for v in f.known_names}:
+            raise DerivativeError(f"{f.display_name} does not depend on '{w}'; pass the Expr "
+                                  f"(program['{w}']) to get a zero derivative")
+        raise DerivativeError(f"'{w}' is not a variable of {f.display_name}")
+    w = _as_expr(w, "the variable")
+    if not isinstance(w.node, ir.Var):
+        raise DerivativeError(f"can only differentiate with respect to a declared variable, not {w.display_name}",
+                              expected="a name declared like  w: R[n]")
+    return w
+
+
+def _primed(w: Expr, taken) -> tuple:
+    out = []
+    for k in w.indices:
+        name = k
+        while name in taken or name in out:
+            name += "'"
+        out.append(name)
+    return tuple(out)
+
+
+def _result(node, f: Expr, w: Expr, label: str, extra=None) -> Expr:
+    indices = f.indices + _primed(w, f.indices) if extra is None else extra
+    return Expr(node, label, indices=indices, split=node.rank - w.rank,
+                known_names=f.known_names | w.known_names)
+
+
+def jacobian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
+    """d f / d w as one tensor expression, axes (f's axes, w's axes) — jax.jacobian's layout."""
+    f = _as_expr(f, "the function")
+    w = _wrt(f, w)
+    node = diff.jacobian(f.node, w.node, mode or DEFAULT_MODE, compress)
+    return _result(node, f, w, f"d{f.name or 'f'}/d{w.name}")
+
+
+def grad(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
+    """The gradient of a scalar expression; shaped like w."""
+    f = _as_expr(f, "the function")
+    if f.rank != 0:
+        raise DerivativeError(f"grad needs a scalar, but {f.display_name} has shape {shape_str(f.shape)}",
+                              expected="a scalar expression, or jacobian(...) for tensors")
+    g = jacobian(f, w, mode, compress)
+    return Expr(g.node, f"grad_{_wrt(f, w).name} {f.name or 'f'}", indices=g.indices, split=g.split,
+                known_names=g.known_names)
+
+
+def hessian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
+    """jacobian(grad(f, w), w): shape w.shape + w.shape."""
+    g = grad(f, w, mode, compress)
+    H = jacobian(g, _wrt(f, w), mode, compress)
+    return Expr(H.node, f"Hessian_{_wrt(f, w).name} {f.name or 'f'}", indices=H.indices, split=H.split,
+                known_names=H.known_names)
+
+
+def derivative(f: Expr, w, order: int = 1, mode: str | None = None, compress: bool = True) -> Expr:
+    """The order-th derivative: jacobian applied order times; shape f.shape + order * w.shape."""
+    if not isinstance(order, int) or order < 0:
+        raise DerivativeError(f"order must be a non-negative integer, got {order!r}")
+    out = _as_expr(f, "the function")
+    wv = _wrt(out, w) if order else None
+    for _ in range(order):
+        out = jacobian(out, wv, mode, compress)
+    if order:
+        out = Expr(out.node, f"D{order}_{wv.name} {f.name or 'f'}", indices=out.indices, split=out.split,
+                   known_names=out.known_names)
+    return out
+
+
+def hvp(f: Expr, w, v, mode: str | None = None, compress: bool = True) -> Expr:
+    """H v for a variable v shaped like w, formed symbolically: H is never materialised."""
+    f = _as_expr(f, "the function")
+    if f.rank != 0:
+        raise DerivativeError(f"hvp needs a scalar, but {f.display_name} has shape {shape_str(f.shape)}")
+    w = _wrt(f, w)
+    v = _as_expr(v, "the direction")
+    if v.shape != w.shape:
+        raise ShapeError(f"the direction {v.display_name} has shape {shape_str(v.shape)}",
+                         expected=f"the shape of {w.name}, {shape_str(w.shape)}")
+    node = diff.hvp(f.node, w.node, v.node, mode or DEFAULT_MODE, compress)
+    return Expr(node, f"Hv_{w.name} {f.name or 'f'}", indices=w.indices,
+                known_names=f.known_names | v.known_names)

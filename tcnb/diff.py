@@ -1,0 +1,209 @@
+"""Derivatives as tensor expressions: forward, reverse and cross-country mode (Laue et al. §4).
+
+Every node kind declares its local partial derivative once, in the table ``PARTIALS``, as a product
+("the other factors") plus the index sets of the node and of the child. Forward mode multiplies a
+child's tangent into it, reverse mode multiplies a node's adjoint into it — the same rule, read from
+either end. Element-wise rules come from SymPy (``diff`` of the formula), general functions carry
+their rule in ``functions.GENERAL``.
+
+Derivative layout: output axes first, then the variable's axes (reference §2, jax.jacobian layout).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable, NamedTuple
+
+import sympy
+
+from . import ir
+from .errors import DerivativeError
+from .functions import GENERAL
+
+MODES = ("forward", "reverse", "cross-country")
+_fresh = itertools.count()
+
+
+def _labels(prefix, r):
+    k = next(_fresh)
+    return tuple((prefix, k, a) for a in range(r))
+
+
+class Partial(NamedTuple):
+    """d node[node_labels] / d child[child_labels] = Σ Π factors (labels shared = equal indices)."""
+    factors: list          # [(node, labels)]
+    node_labels: tuple
+    child_labels: tuple
+
+
+def _einsum_partials(node: ir.Einsum):
+    for k, child in enumerate(node.operands):
+        if isinstance(child, (ir.Const, ir.Delta)):
+            continue
+        others = [(op, labels) for j, (op, labels) in enumerate(zip(node.operands, node.ins)) if j != k]
+        yield child, Partial(others, node.out, node.ins[k])
+
+
+def _add_partials(node: ir.Add):
+    for child in node.terms:
+        if not isinstance(child, (ir.Const, ir.Delta)):
+            L = _labels("a", node.rank)
+            yield child, Partial([], L, L)
+
+
+def _elementwise_partials(node: ir.Elementwise):
+    d = ir.Elementwise.make(sympy.diff(node.fn, ir.T), node.arg)
+    L = _labels("e", node.rank)
+    yield node.arg, Partial([(d, L)], L, L)
+
+
+def _general_partials(node: ir.General):
+    D = GENERAL[node.name].derivative(node)  # axes: node's, then the argument's
+    V, C = _labels("g", node.rank), _labels("h", node.arg.rank)
+    yield node.arg, Partial([(D, V + C)], V, C)
+
+
+PARTIALS: dict[type, Callable] = {
+    ir.Einsum: _einsum_partials,
+    ir.Add: _add_partials,
+    ir.Elementwise: _elementwise_partials,
+    ir.General: _general_partials,
+}
+
+
+def _partials(node):
+    rule = PARTIALS.get(type(node))
+    return rule(node) if rule else ()
+
+
+def _relevant(root: ir.Node, x: ir.Var) -> set:
+    """Ids of nodes on some path from root down to x (only these carry nonzero derivatives)."""
+    rel: set = set()
+    for n in ir.topological([root]):
+        if n is x or any(ch.id in rel for ch in n.children):
+            rel.add(n.id)
+    return rel
+
+
+def _sum(terms, shape):
+    return ir.add(*terms) if terms else ir.zeros(shape)
+
+
+def forward(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node:
+    """Pushforward: tangents T_v[v axes, E] with T_x = seed (shape x.shape + E)."""
+    rel = _relevant(root, x)
+    E = tuple(seed.shape[x.rank:])
+    tangent: dict[int, ir.Node] = {x.id: seed}
+    for n in ir.topological([root]):
+        if n.id not in rel or n is x:
+            continue
+        terms = []
+        XL = _labels("x", seed_extra)
+        for child, p in _partials(n):
+            if child.id not in rel:
+                continue
+            ops = [f for f, _ in p.factors] + [tangent[child.id]]
+            ins = [l for _, l in p.factors] + [tuple(p.child_labels) + XL]
+            terms.append(ir.Einsum.make(ops, ins, tuple(p.node_labels) + XL))
+        tangent[n.id] = _sum(terms, n.shape + E)
+    return tangent.get(root.id, ir.zeros(root.shape + E))
+
+
+def reverse(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node:
+    """Pullback: adjoints A_v[O, v axes] with A_root = seed (shape O + root.shape)."""
+    rel = _relevant(root, x)
+    O = tuple(seed.shape[:seed_extra])
+    pending: dict[int, list] = {root.id: [seed]}
+    for n in reversed(ir.topological([root])):
+        if n.id not in rel:
+            continue
+        adj = _sum(pending.pop(n.id, []), O + n.shape)
+        if n is x:
+            return adj
+        if ir.is_zero(adj):
+            continue
+        OL = _labels("o", seed_extra)
+        for child, p in _partials(n):
+            if child.id not in rel:
+                continue
+            ops = [adj] + [f for f, _ in p.factors]
+            ins = [OL + tuple(p.node_labels)] + [l for _, l in p.factors]
+            covered = {l for s in ins for l in s}
+            free = tuple(dict.fromkeys(l for l in p.child_labels if l not in covered))
+            if free:  # the child's axes summed away in n: its adjoint is broadcast over them
+                dims = {l: d for l, d in zip(p.child_labels, child.shape)}
+                ops.append(ir.Const.make(1.0, [dims[l] for l in free]))
+                ins.append(free)
+            pending.setdefault(child.id, []).append(ir.Einsum.make(ops, ins, OL + tuple(p.child_labels)))
+    return ir.zeros(O + x.shape)
+
+
+def fuse(root: ir.Node) -> ir.Node:
+    """Inline einsums used once into the einsum that uses them: one n-ary product per chain.
+
+    This is cross-country elimination: the chain of partials is no longer multiplied in the fixed
+    forward or reverse order, but in the order opt_einsum plans for the actual sizes — which
+    generalises the paper's 'vectors first' heuristic (reference §5).
+    """
+    from .einstein import use_counts
+    counts = use_counts(root)
+    memo: dict[int, ir.Node] = {}
+    for n in ir.topological([root]):
+        if isinstance(n, ir.Einsum):
+            ops, ins = [], []
+            for op, labels in zip(n.operands, n.ins):
+                new = memo.get(op.id, op)
+                if (isinstance(new, ir.Einsum) and counts[op.id] <= 1
+                        and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)):
+                    mapping = dict(zip(new.out, labels))
+                    tag = next(_fresh)
+                    for inner_op, inner_labels in zip(new.operands, new.ins):
+                        ops.append(inner_op)
+                        ins.append(tuple(mapping.get(l, ("f", tag, l)) for l in inner_labels))
+                else:
+                    ops.append(new)
+                    ins.append(labels)
+            memo[n.id] = ir.Einsum.make(ops, ins, n.out)
+        else:
+            memo[n.id] = _rebuild(n, memo)
+    return memo[root.id]
+
+
+def _rebuild(n: ir.Node, memo) -> ir.Node:
+    if not n.children or all(memo.get(c.id, c) is c for c in n.children):
+        return n
+    if isinstance(n, ir.Add):
+        return ir.Add.make([memo.get(t.id, t) for t in n.terms])
+    if isinstance(n, ir.Elementwise):
+        return ir.Elementwise.make(n.fn, memo.get(n.arg.id, n.arg))
+    if isinstance(n, ir.General):
+        return ir.General.make(n.name, memo.get(n.arg.id, n.arg), n.params, n.shape)
+    raise TypeError(type(n).__name__)  # pragma: no cover
+
+
+def _seed(dims, dense: bool) -> ir.Node:
+    if not dims:
+        return ir.Const.make(1.0)
+    return ir.Delta.make(dims, dense=dense)
+
+
+def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
+    """d root / d x with axes (root axes, x axes)."""
+    if not isinstance(x, ir.Var):
+        raise DerivativeError(f"can only differentiate with respect to a declared variable, not {x!r}",
+                              expected="a name declared like  w: R[n]")
+    if mode not in MODES:
+        raise DerivativeError(f"unknown mode {mode!r}", expected=" | ".join(MODES))
+    if mode == "forward":
+        out = forward(root, x, _seed(x.shape, not compress), x.rank)
+    else:
+        out = reverse(root, x, _seed(root.shape, not compress), root.rank)
+        if mode == "cross-country":
+            out = fuse(out)
+    return out
+
+
+def hvp(f: ir.Node, x: ir.Var, v: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
+    """H v without H: the forward derivative of grad f along v (forward-over-reverse)."""
+    g = jacobian(f, x, "reverse" if mode == "forward" else mode, compress)
+    out = forward(g, x, v, 0)
+    return fuse(out) if mode == "cross-country" else out

@@ -1,0 +1,120 @@
+"""The public expression object: an IR node with a name, its index names and everything a user does
+with it (evaluate, compile, print, draw, compress, measure).
+
+Expr is a thin, immutable wrapper; the work happens in the layer modules (backend, render,
+structured), so the DAG itself stays free of presentation concerns.
+"""
+from __future__ import annotations
+
+from . import ir
+from .dims import shape_str
+
+_AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
+
+
+class Expr:
+    __slots__ = ("node", "name", "indices", "split", "known_names", "__weakref__")
+
+    def __init__(self, node: ir.Node, name: str | None = None, indices: tuple | None = None,
+                 split: int | None = None, known_names=()):
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "name", name)
+        if indices is None:
+            indices = tuple(_AXIS_LETTERS[k % len(_AXIS_LETTERS)] for k in range(node.rank))
+        object.__setattr__(self, "indices", tuple(indices))
+        object.__setattr__(self, "split", node.rank if split is None else split)
+        object.__setattr__(self, "known_names", frozenset(known_names))
+
+    def __setattr__(self, *_):
+        raise AttributeError("Expr is immutable")
+
+    # ---------------------------------------------------------------------------- structure
+    @property
+    def shape(self) -> tuple:
+        """Symbolic shape (SymPy dimension expressions)."""
+        return self.node.shape
+
+    @property
+    def rank(self) -> int:
+        return self.node.rank
+
+    @property
+    def variables(self) -> list[str]:
+        return [v.name for v in ir.variables(self.node)]
+
+    def __eq__(self, other):
+        return isinstance(other, Expr) and other.node is self.node
+
+    def __hash__(self):
+        return hash(("Expr", self.node.id))
+
+    # ---------------------------------------------------------------------------- evaluation
+    def compile(self, backend: str | None = None):
+        """A callable ``fn(**arrays)`` running generated code on ``backend`` (cached per shape)."""
+        from .backend import compiled
+        from .config import config
+        return compiled([self.node], backend or config.default_backend, self.known_names,
+                        names={self.node.id: self.display_name})
+
+    def evaluate(self, backend: str | None = None, **arrays):
+        """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them)."""
+        return self.compile(backend)(**arrays)
+
+    def to_source(self, **sizes) -> str:
+        """The generated function as NumPy code (contractions planned for ``sizes``, default 100)."""
+        return self.compile("numpy").source(sizes)
+
+    def structured(self, backend: str | None = None, **arrays):
+        """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
+        from .backend import compiled
+        from .config import config
+        from .structured import Structured, split_terms
+        terms = split_terms(self.node)
+        fn = compiled([t.core for t in terms], backend or config.default_backend, self.known_names,
+                      single=False)
+        cores = fn(**arrays)
+        _, sizes, _ = self.compile(backend).bind(arrays)
+        from .dims import resolve_shape
+        return Structured(fn.xp, cores, terms, resolve_shape(self.shape, sizes), self.split)
+
+    # ---------------------------------------------------------------------------- display
+    @property
+    def display_name(self) -> str:
+        return self.name or "the expression"
+
+    def einstein(self) -> str:
+        from .einstein import einstein_str
+        return einstein_str(self.node)
+
+    def latex(self) -> str:
+        from .render.latex import to_latex
+        return to_latex(self.node, name=self.name)
+
+    def matrix(self) -> str | None:
+        """Matrix notation (``Xᵀ diag(s) X``) where the expression is matrix-representable."""
+        from .render.matrix import to_matrix
+        return to_matrix(self.node)
+
+    def graph(self, **kw):
+        """The expression DAG as a graphviz.Digraph."""
+        from .render.dot import to_digraph
+        return to_digraph(self.node, name=self.name, **kw)
+
+    def stats(self, **sizes) -> dict:
+        """Nodes, multiplications, estimated FLOPs and peak bytes at the given dimension sizes."""
+        from .render.stats import stats
+        return stats(self.node, sizes)
+
+    def __repr__(self):
+        head = f"{self.name} = " if self.name else ""
+        body = self.einstein()
+        if "\n" in body:
+            return f"{head}(shape {shape_str(self.shape)})\n{body}"
+        return f"{head}{body}   # shape {shape_str(self.shape)}"
+
+    def _repr_latex_(self):
+        return "$" + self.latex() + "$"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": repr(self), "text/latex": self._repr_latex_()}
+

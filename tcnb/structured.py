@@ -1,0 +1,220 @@
+"""Compressed derivatives: a result kept as core tensors times unit-tensor patterns (reference §6).
+
+A compressed derivative node is a sum of einsums whose remaining unit tensors δ[a, b] tie output
+axes together. Splitting each term into its *core* (the product without the deltas, over the labels
+it really depends on) and its *pattern* (which output axes share an index, which are broadcast)
+gives ``2 (VᵀV)[a,b] ⊗ δ[i,j]`` for matrix factorisation: a k×k array instead of (n,k,n,k).
+Matrix-vector products and Newton steps work on the cores; ``dense()`` materialises on request.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import ir
+from .config import config, human_bytes
+from .errors import MemoryBudgetError, ShapeError
+
+
+@dataclass(frozen=True)
+class SymbolicTerm:
+    core: ir.Node          # the core expression, axes = core_labels
+    core_labels: tuple     # distinct labels
+    pattern: tuple         # one label per axis of the full result (repeats = unit tensors)
+
+
+def split_terms(node: ir.Node) -> list[SymbolicTerm]:
+    terms = node.terms if isinstance(node, ir.Add) else (node,)
+    return [_split(t) for t in terms]
+
+
+def _split(t: ir.Node) -> SymbolicTerm:
+    if isinstance(t, ir.Delta) and not t.dense:
+        r = len(t.dims)
+        return SymbolicTerm(ir.Const.make(1.0), (), tuple(range(r)) * 2)
+    if isinstance(t, ir.Const):
+        return SymbolicTerm(ir.Const.make(t.value), (), tuple(range(t.rank)))
+    if not isinstance(t, ir.Einsum):
+        labels = tuple(range(t.rank))
+        return SymbolicTerm(t, labels, labels)
+    subst = {}
+    ops, ins = [], []
+    for op, labels in zip(t.operands, t.ins):
+        if isinstance(op, ir.Delta) and not op.dense:
+            r = len(op.dims)
+            for a, b in zip(labels[:r], labels[r:]):
+                subst[b] = a
+        else:
+            ops.append(op)
+            ins.append(labels)
+
+    def root(l):
+        while l in subst:
+            l = subst[l]
+        return l
+    ins = [tuple(root(l) for l in s) for s in ins]
+    pattern = tuple(root(l) for l in t.out)
+    # a ones-tensor over output labels is broadcasting: leave those labels out of the core
+    final_ops, final_ins = [], []
+    for op, labels in zip(ops, ins):
+        if isinstance(op, ir.Const) and labels:
+            summed = tuple(l for l in labels if l not in pattern)
+            if summed:
+                dims = [op.shape[labels.index(l)] for l in summed]
+                final_ops.append(ir.Const.make(op.value, dims))
+                final_ins.append(summed)
+            elif op.value != 1.0:
+                final_ops.append(ir.Const.make(op.value))
+                final_ins.append(())
+            continue
+        final_ops.append(op)
+        final_ins.append(labels)
+    covered = {l for s in final_ins for l in s}
+    core_labels = tuple(l for l in dict.fromkeys(pattern) if l in covered)
+    if not final_ops:
+        core = ir.Const.make(1.0)
+    else:
+        core = ir.Einsum.make(final_ops, final_ins, core_labels)
+    return SymbolicTerm(core, core_labels, pattern)
+
+
+def _letters(*groups):
+    names: dict = {}
+    return ["".join(names.setdefault(l, chr(ord("a") + len(names))) for l in g) for g in groups]
+
+
+def _expand(xp, values, labels, pattern, shape):
+    """values (indexed by distinct labels) broadcast and embedded into the full pattern."""
+    from .backend.runtime import embed_diagonal
+    distinct = tuple(dict.fromkeys(pattern))
+    dshape = tuple(shape[pattern.index(l)] for l in distinct)
+    present = [l for l in distinct if l in labels]
+    if tuple(labels) != tuple(present):
+        values = xp.transpose(values, [labels.index(l) for l in present])
+    idx = tuple(slice(None) if l in labels else None for l in distinct)
+    values = xp.broadcast_to(values[idx] if idx else values, dshape)
+    if distinct == tuple(pattern):
+        return xp.array(values)
+    return embed_diagonal(xp, xp.ascontiguousarray(values), tuple(pattern), distinct, tuple(shape))
+
+
+class Structured:
+    """A derivative as Σ core ⊗ unit-tensor pattern; rows = the first ``split`` axes."""
+
+    def __init__(self, xp, cores, terms, shape, split):
+        self.xp = xp
+        self.terms = [(c, t.core_labels, t.pattern) for c, t in zip(cores, terms)]
+        self.shape = tuple(int(s) for s in shape)
+        self.split = split
+
+    @property
+    def cores(self):
+        return [c for c, _, _ in self.terms]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(getattr(c, "nbytes", 8)) for c in self.cores)
+
+    @property
+    def dense_nbytes(self) -> int:
+        item = self.cores[0].dtype.itemsize if self.cores and hasattr(self.cores[0], "dtype") else 8
+        return math.prod(self.shape) * item
+
+    def pattern_str(self) -> str:
+        out = []
+        for core, labels, pattern in self.terms:
+            L = _letters(pattern)[0]
+            names = dict(zip(pattern, L))
+            core_txt = f"core{list(getattr(core, 'shape', ()))}[{''.join(names[l] for l in labels)}]"
+            out.append(f"{core_txt} -> [{L[:self.split]}|{L[self.split:]}]")
+        return " + ".join(out)
+
+    def __repr__(self):
+        return (f"<Structured shape={self.shape}: {self.pattern_str()}; {human_bytes(self.nbytes)} "
+                f"instead of {human_bytes(self.dense_nbytes)} dense>")
+
+    def dense(self):
+        if self.dense_nbytes > config.memory_budget:
+            raise MemoryBudgetError(
+                f"the dense result has shape {self.shape} = {human_bytes(self.dense_nbytes)}, over the memory "
+                f"budget of {human_bytes(config.memory_budget)}", expected="matvec (@) or solve() on the compressed form")
+        xp = self.xp
+        total = None
+        for core, labels, pattern in self.terms:
+            part = _expand(xp, xp.asarray(core), labels, pattern, self.shape)
+            total = part if total is None else total + part
+        return total
+
+    def __matmul__(self, v):
+        """Contract the trailing axes with v (shape = the column axes), without densifying."""
+        xp = self.xp
+        v = xp.asarray(v)
+        cols = self.shape[self.split:]
+        if tuple(v.shape) != cols:
+            raise ShapeError(f"matvec with an array of shape {tuple(v.shape)}", expected=f"shape {cols}")
+        total = None
+        rows_shape = self.shape[:self.split]
+        for core, labels, pattern in self.terms:
+            rows, colp = pattern[:self.split], pattern[self.split:]
+            out = tuple(l for l in dict.fromkeys(rows) if l in labels or l in colp)
+            a, b, o = _letters(labels, colp, out)
+            part = xp.einsum(f"{a},{b}->{o}", xp.asarray(core), v)
+            part = _expand(xp, part, out, rows, rows_shape)
+            total = part if total is None else total + part
+        return total
+
+    def solve(self, b):
+        """x with H x = b (a Newton step), on the cores when H is block-diagonal, else densified."""
+        xp = self.xp
+        b = xp.asarray(b)
+        rows, cols = self.shape[:self.split], self.shape[self.split:]
+        if tuple(b.shape) != rows:
+            raise ShapeError(f"solve with a right-hand side of shape {tuple(b.shape)}", expected=f"shape {rows}")
+        if len(self.terms) == 1:
+            fast = self._block_solve(b)
+            if fast is not None:
+                return fast
+        n_rows, n_cols = math.prod(rows), math.prod(cols)
+        if n_rows != n_cols:
+            raise ShapeError(f"solve needs a square operator, got {n_rows} x {n_cols}")
+        H = self.dense().reshape(n_rows, n_cols)
+        return xp.linalg.solve(H, b.reshape(n_rows)).reshape(cols)
+
+    def _block_solve(self, b):
+        xp = self.xp
+        core, labels, pattern = self.terms[0]
+        r = self.split
+        rows, cols = pattern[:r], pattern[r:]
+        if len(rows) != len(cols):
+            return None
+        shared = [rows[p] for p in range(r) if rows[p] == cols[p]]
+        R = [l for l in rows if l not in shared]
+        C = [l for l in cols if l not in shared]
+        if (len(set(rows)) != len(rows) or len(set(cols)) != len(cols) or set(R) & set(C)
+                or any(l not in labels for l in R + C)):
+            return None
+        size = {l: self.shape[pattern.index(l)] for l in pattern}
+        if math.prod(size[l] for l in R) != math.prod(size[l] for l in C):
+            return None
+        core = xp.asarray(core)
+        S_in = [l for l in shared if l in labels]
+        S_out = [l for l in shared if l not in labels]
+        # core as (S_in..., R..., C...) blocks; b as (S..., R...)
+        order = [labels.index(l) for l in S_in + R + C]
+        blocks = xp.transpose(core, order).reshape(
+            [size[l] for l in S_in] + [math.prod(size[l] for l in R), math.prod(size[l] for l in C)])
+        bt = xp.transpose(b, [rows.index(l) for l in S_in + S_out + R])
+        nS_in = math.prod(size[l] for l in S_in)
+        nS_out = math.prod(size[l] for l in S_out)
+        nR = math.prod(size[l] for l in R)
+        bt = bt.reshape(nS_in, nS_out, nR)
+        blocks = blocks.reshape(nS_in, nR, nR)
+        if nR == 1:
+            x = bt / blocks.reshape(nS_in, 1, 1)
+        else:  # one factorisation per block, all right-hand sides of the broadcast axes at once
+            x = xp.linalg.solve(blocks, xp.swapaxes(bt, 1, 2))  # (S_in, R, S_out)
+            x = xp.swapaxes(x, 1, 2)
+        x = x.reshape([size[l] for l in S_in + S_out + C])
+        # back to the column order of the variable
+        src = S_in + S_out + C
+        return xp.transpose(x, [src.index(l) for l in cols])
