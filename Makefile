@@ -52,7 +52,7 @@ lab: graphviz $(VENV)/.stamp-lab
 	@echo "Executed tutorial notebook: build/tutorial.ipynb"
 	@if [ -z "$${TCNB_NO_SERVER+set}" ] && [ -t 0 ]; then \
 		echo "Starting JupyterLab (Ctrl-C to stop; set TCNB_NO_SERVER=1 to skip)"; \
-		$(JUPYTER) lab notebooks/tutorial.ipynb; \
+		$(JUPYTER) lab $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) notebooks/tutorial.ipynb; \
 	else \
 		echo "Not starting JupyterLab (TCNB_NO_SERVER is set or stdin is not a terminal)."; \
 	fi
