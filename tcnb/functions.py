@@ -101,6 +101,20 @@ _SYMPY_NAMES = {"exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sym
 USER_FUNCTIONS: dict[str, sympy.Expr] = {}
 
 
+_W = sympy.Wild("w")
+
+
+def canonical_formula(fn: sympy.Expr) -> sympy.Expr:
+    """Rewrite numerically fragile compositions into stable named functions.
+
+    ``log(1 + exp(u))`` overflows for large u and its derivatives (exp(u)/(1 + exp(u)), ...) give
+    inf/inf; as ``softplus(u)`` it is evaluated with logaddexp and differentiates to sigmoid.
+    """
+    fn = fn.replace(sympy.log(sympy.exp(_W) + 1), softplus(_W))
+    fn = fn.replace(1 / (1 + sympy.exp(-_W)), sigmoid(_W))
+    return fn
+
+
 def sympy_namespace() -> dict:
     """Names usable inside an element-wise formula (built-ins and user definitions)."""
     ns = dict(_SYMPY_NAMES)

@@ -20,7 +20,8 @@ import sympy
 from . import ir
 from .dims import as_dim, shape_str, symbol
 from .errors import ShapeError, TcnbError, TensorSyntaxError
-from .functions import (ELEMENTWISE, GENERAL, USER_FUNCTIONS, elementwise_formula, make_general,
+from .functions import (ELEMENTWISE, GENERAL, USER_FUNCTIONS, canonical_formula, elementwise_formula,
+                        make_general,
                         sympy_namespace)
 
 _fresh = itertools.count()
@@ -544,6 +545,8 @@ class _Parser:
         if not isinstance(v, Prod):
             return float(sympy.sympify(formula).subs(ir.T, v))
         node = ir.Elementwise.make(formula, v.node())
+        if isinstance(node, ir.Elementwise):
+            node = ir.Elementwise.make(canonical_formula(node.fn), node.arg)
         return Prod.of(node, v.out)
 
     # ------------------------------------------------------------------ calls

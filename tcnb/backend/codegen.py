@@ -165,7 +165,12 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape) -> str:
         if l not in covered and l not in distinct:
             coef *= low.sizes[l]
     core_out = tuple(l for l in distinct if l in covered)
-    if core:
+    gram = _gram_pattern(core, core_out)
+    if gram is not None:
+        a, k, others, transposed = gram
+        d = low.named(low.product(others, (k,))) if others else "None"
+        expr = f"_rt.gram({xp}, {a}, {d})"
+    elif core:
         expr = low.product(core, core_out)
     else:
         expr = None
@@ -204,3 +209,23 @@ def _with_deletes(lines, keep: set) -> list:
         if k in dels:
             out.append("del " + ", ".join(sorted(set(dels[k]))))
     return out
+
+
+def _gram_pattern(core, out):
+    """A[k,i] A[k,j] d1[k] d2[k] ... -> (i,j): a symmetric product (Hessians of sums over samples)."""
+    if len(out) != 2 or len(core) < 2:
+        return None
+    mats = [(e, l) for e, l in core if len(l) == 2]
+    if len(mats) != 2 or mats[0][0] != mats[1][0]:
+        return None
+    (a, la), (_, lb) = mats
+    if la[0] != lb[0] or la[0] in out or la[1] == lb[1] or {la[1], lb[1]} != set(out):
+        return None
+    k = la[0]
+    others = [(e, l) for e, l in core if len(l) != 2]
+    if any(set(l) - {k} for _, l in others):
+        return None
+    others = [(e, l) for e, l in others if l]  # 0-d operands: keep as factors of d
+    if len(others) != len([o for o in core if len(o[1]) != 2]):
+        return None
+    return a, k, others, (la[1], lb[1]) != out

@@ -32,6 +32,9 @@ class Compiled:
         self.names = names or {}
         self.single = single
         self._cache: dict = {}
+        self._names = tuple(v.name for v in self.vars)
+        self._needed = self._sizes_needed()
+        self._fast: dict = {}  # (shape, dtype) of each array -> (generated, dtype): skips re-checking
 
     def bind(self, arrays: dict):
         """Arrays on the backend and the sizes of every dimension symbol."""
@@ -89,6 +92,9 @@ class Compiled:
         return bound, sizes, dtype
 
     def sizes_needed(self) -> set:
+        return self._needed
+
+    def _sizes_needed(self) -> set:
         out = set()
         for r in self.roots:
             for n in ir.topological([r]):
@@ -109,12 +115,25 @@ class Compiled:
         return gen
 
     def __call__(self, **arrays):
+        if len(arrays) == len(self._names):
+            try:
+                vals = [arrays[n] for n in self._names]
+                hit = self._fast.get(tuple((type(a), a.shape, a.dtype) for a in vals))
+            except (KeyError, AttributeError, TypeError):
+                hit = None
+            if hit is not None:
+                out = hit[0].fn(self.xp, runtime, hit[1], *vals)
+                out = tuple(self.xp.asarray(o, dtype=hit[1]) for o in out)
+                return out[0] if self.single else out
         bound, sizes, dtype = self.bind(arrays)
         missing = sorted(self.sizes_needed() - set(sizes))
         if missing:
             raise BindingError(f"the size of {', '.join(missing)} is not known from the arrays passed",
                                expected=f"pass it as {missing[0]}=<int>")
         gen = self.generated(sizes, dtype)
+        if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
+            key = tuple((type(a), a.shape, a.dtype) for a in (bound[n] for n in self._names))
+            self._fast[key] = (gen, dtype)
         out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
         out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
         return out[0] if self.single else out

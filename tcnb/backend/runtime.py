@@ -44,3 +44,18 @@ def delta(xp, dims: tuple, dtype):
 
 def full(xp, shape, value, dtype):
     return xp.full(shape, value, dtype=dtype)
+
+
+def gram(xp, a, d):
+    """a.T @ diag(d) @ a, exploiting symmetry.
+
+    When d >= 0 (Hessians of convex losses: logistic regression's s(1-s)), b = a * sqrt(d) gives
+    b.T @ b, which NumPy hands to BLAS syrk (one triangle, about half the flops of a general
+    product). Otherwise the general product.
+    """
+    if d is None:
+        return a.T @ a
+    if bool((d >= 0).all()):
+        b = a * xp.sqrt(d)[:, None]
+        return b.T @ b
+    return a.T @ (a * d[:, None])

@@ -1,0 +1,88 @@
+"""Command line: ``python -m tcnb derive program.tensor --of f --wrt w --order 2 --format latex``.
+
+Reads the program from a file or standard input ("-"), prints the derivative; bad input prints the
+same located message as in a notebook and exits with status 2 (no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import api
+from .errors import TcnbError
+
+FORMATS = ("einstein", "latex", "numpy", "matrix", "stats")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m tcnb", description="Symbolic tensor calculus in Einstein notation.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("derive", help="print a derivative of an expression of a tensor program")
+    d.add_argument("program", help="file with the tensor program, or - for standard input")
+    d.add_argument("--of", required=True, help="name of the expression to differentiate")
+    d.add_argument("--wrt", required=True, help="name of the declared variable")
+    d.add_argument("--order", type=int, default=1, help="derivative order (default 1)")
+    d.add_argument("--mode", choices=["forward", "reverse", "cross-country"], default=None)
+    d.add_argument("--no-compress", action="store_true", help="keep unit tensors dense (paper's baseline)")
+    d.add_argument("--format", choices=FORMATS, default="einstein")
+    d.add_argument("--sizes", default="", help="dimension sizes for --format stats/numpy, e.g. n=100,m=200")
+    s = sub.add_parser("show", help="print the parsed program")
+    s.add_argument("program")
+    s.add_argument("--format", choices=("einstein", "latex"), default="einstein")
+    return ap
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise SystemExit(f"tcnb: cannot read {path}: {exc.strerror}")
+
+
+def _sizes(text: str) -> dict:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        if not value.strip().isdigit():
+            raise SystemExit(f"tcnb: --sizes expects name=int pairs, got {part!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
+def _render(e, fmt: str, sizes: dict) -> str:
+    if fmt == "latex":
+        return e.latex()
+    if fmt == "numpy":
+        return e.to_source(**sizes)
+    if fmt == "matrix":
+        return e.matrix() or "(not representable in matrix notation)\n" + e.einstein()
+    if fmt == "stats":
+        return repr(e.stats(**sizes))
+    return repr(e)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        prog = api.parse(_read(args.program))
+        if args.command == "show":
+            print(prog._repr_latex_() if args.format == "latex" else repr(prog))
+            return 0
+        if args.of not in prog:
+            raise SystemExit(f"tcnb: no expression named {args.of!r}; the program defines {', '.join(prog)}")
+        if args.wrt not in prog.variables:
+            raise SystemExit(f"tcnb: {args.wrt!r} is not a declared variable; declared: {', '.join(prog.variables)}")
+        e = api.derivative(prog[args.of], prog[args.wrt], order=args.order, mode=args.mode,
+                           compress=not args.no_compress)
+        print(_render(e, args.format, _sizes(args.sizes)))
+        return 0
+    except TcnbError as err:
+        print(f"tcnb: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
