@@ -70,12 +70,13 @@ class Expr:
         from .config import config
         from .structured import Structured, split_terms
         terms = split_terms(self.node)
-        fn = compiled([t.core for t in terms], backend or config.default_backend, self.known_names,
-                      single=False)
-        cores = fn(**arrays)
+        nodes = [f for t in terms for f, _ in t.factors]
+        fn = compiled(nodes, backend or config.default_backend, self.known_names, single=False)
+        values = iter(fn(**arrays))
+        arrays_per_term = [[next(values) for _ in t.factors] for t in terms]
         _, sizes, _ = self.compile(backend).bind(arrays)
         from .dims import resolve_shape
-        return Structured(fn.xp, cores, terms, resolve_shape(self.shape, sizes), self.split)
+        return Structured(fn.xp, arrays_per_term, terms, resolve_shape(self.shape, sizes), self.split)
 
     # ---------------------------------------------------------------------------- display
     @property

@@ -18,9 +18,15 @@ from .errors import MemoryBudgetError, ShapeError
 
 @dataclass(frozen=True)
 class SymbolicTerm:
-    core: ir.Node          # the core expression, axes = core_labels
-    core_labels: tuple     # distinct labels
+    factors: tuple         # ((node, labels), ...): the core is their product, kept factored
+    core_labels: tuple     # distinct labels of the core
     pattern: tuple         # one label per axis of the full result (repeats = unit tensors)
+
+    @property
+    def core(self) -> ir.Node:
+        if len(self.factors) == 1 and self.factors[0][1] == self.core_labels:
+            return self.factors[0][0]
+        return ir.Einsum.make([f for f, _ in self.factors], [l for _, l in self.factors], self.core_labels)
 
 
 def split_terms(node: ir.Node) -> list[SymbolicTerm]:
@@ -31,12 +37,12 @@ def split_terms(node: ir.Node) -> list[SymbolicTerm]:
 def _split(t: ir.Node) -> SymbolicTerm:
     if isinstance(t, ir.Delta) and not t.dense:
         r = len(t.dims)
-        return SymbolicTerm(ir.Const.make(1.0), (), tuple(range(r)) * 2)
+        return SymbolicTerm(((ir.Const.make(1.0), ()),), (), tuple(range(r)) * 2)
     if isinstance(t, ir.Const):
-        return SymbolicTerm(ir.Const.make(t.value), (), tuple(range(t.rank)))
+        return SymbolicTerm(((ir.Const.make(t.value), ()),), (), tuple(range(t.rank)))
     if not isinstance(t, ir.Einsum):
         labels = tuple(range(t.rank))
-        return SymbolicTerm(t, labels, labels)
+        return SymbolicTerm(((t, labels),), labels, labels)
     subst = {}
     ops, ins = [], []
     for op, labels in zip(t.operands, t.ins):
@@ -72,10 +78,8 @@ def _split(t: ir.Node) -> SymbolicTerm:
     covered = {l for s in final_ins for l in s}
     core_labels = tuple(l for l in dict.fromkeys(pattern) if l in covered)
     if not final_ops:
-        core = ir.Const.make(1.0)
-    else:
-        core = ir.Einsum.make(final_ops, final_ins, core_labels)
-    return SymbolicTerm(core, core_labels, pattern)
+        final_ops, final_ins = [ir.Const.make(1.0)], [()]
+    return SymbolicTerm(tuple(zip(final_ops, final_ins)), core_labels, pattern)
 
 
 def _letters(*groups):
@@ -99,34 +103,77 @@ def _expand(xp, values, labels, pattern, shape):
 
 
 class Structured:
-    """A derivative as Σ core ⊗ unit-tensor pattern; rows = the first ``split`` axes."""
+    """A derivative as Σ core ⊗ unit-tensor pattern; rows = the first ``split`` axes.
 
-    def __init__(self, xp, cores, terms, shape, split):
+    Each core is kept as the product of its factors (e.g. X[b,i] X[b,k] M[b,j,l] for a network's
+    layer Hessian): storage and matrix-vector products cost what the factors cost, and a core is only
+    multiplied out when asked for (``cores``, ``solve``, ``dense``).
+    """
+
+    def __init__(self, xp, factor_arrays, terms, shape, split):
         self.xp = xp
-        self.terms = [(c, t.core_labels, t.pattern) for c, t in zip(cores, terms)]
         self.shape = tuple(int(s) for s in shape)
         self.split = split
+        self._terms = []
+        for arrays, t in zip(factor_arrays, terms):
+            factors = [(xp.asarray(a), labels) for a, (_, labels) in zip(arrays, t.factors)]
+            core_size = math.prod(self.shape[t.pattern.index(l)] for l in t.core_labels)
+            if len(factors) > 1 and sum(a.size for a, _ in factors) >= core_size:
+                factors = [(self._contract(factors, t.core_labels), t.core_labels)]  # no gain in factors
+            self._terms.append((factors, t.core_labels, t.pattern))
+        self._cores = None
+
+    def _contract(self, parts, out):
+        import opt_einsum
+        groups = [l for _, l in parts] + [out]
+        letters = _letters(*groups)
+        spec = ",".join(letters[:-1]) + "->" + letters[-1]
+        return opt_einsum.contract(spec, *[a for a, _ in parts])
+
+    @property
+    def terms(self):
+        """[(core array, core labels, pattern)] with the cores multiplied out."""
+        if self._cores is None:
+            cores = []
+            for factors, labels, pattern in self._terms:
+                size = math.prod(self.shape[pattern.index(l)] for l in labels) * 8
+                if size > config.memory_budget:
+                    raise MemoryBudgetError(f"a core of {human_bytes(size)} is over the memory budget of "
+                                            f"{human_bytes(config.memory_budget)}", expected="matvec (@) instead")
+                cores.append(self._contract(factors, labels))
+            self._cores = cores
+        return [(c, l, p) for c, (_, l, p) in zip(self._cores, self._terms)]
 
     @property
     def cores(self):
         return [c for c, _, _ in self.terms]
 
     @property
+    def factors(self):
+        """[[(array, labels), ...] per term]: the compressed storage."""
+        return [f for f, _, _ in self._terms]
+
+    @property
     def nbytes(self) -> int:
-        return sum(int(getattr(c, "nbytes", 8)) for c in self.cores)
+        return sum(int(getattr(a, "nbytes", 8)) for f in self.factors for a, _ in f)
 
     @property
     def dense_nbytes(self) -> int:
-        item = self.cores[0].dtype.itemsize if self.cores and hasattr(self.cores[0], "dtype") else 8
-        return math.prod(self.shape) * item
+        return math.prod(self.shape) * 8
 
     def pattern_str(self) -> str:
         out = []
-        for core, labels, pattern in self.terms:
-            L = _letters(pattern)[0]
-            names = dict(zip(pattern, L))
-            core_txt = f"core{list(getattr(core, 'shape', ()))}[{''.join(names[l] for l in labels)}]"
-            out.append(f"{core_txt} -> [{L[:self.split]}|{L[self.split:]}]")
+        for factors, labels, pattern in self._terms:
+            names = dict(zip(dict.fromkeys(pattern), _letters(tuple(dict.fromkeys(pattern)))[0]))
+            extra = iter("pqrstuvwxyz")
+            for _, fl in factors:
+                for l in fl:
+                    if l not in names:
+                        names[l] = next(extra, "?")
+            core = " ".join(f"F{k}[{''.join(names[l] for l in fl)}]" for k, (_, fl) in enumerate(factors))
+            rows = "".join(names[l] for l in pattern[:self.split])
+            cols = "".join(names[l] for l in pattern[self.split:])
+            out.append(f"{core} -> [{rows}|{cols}]")
         return " + ".join(out)
 
     def __repr__(self):
@@ -143,6 +190,8 @@ class Structured:
         for core, labels, pattern in self.terms:
             part = _expand(xp, xp.asarray(core), labels, pattern, self.shape)
             total = part if total is None else total + part
+        if total is None:
+            total = xp.zeros(self.shape)
         return total
 
     def __matmul__(self, v):
@@ -154,11 +203,10 @@ class Structured:
             raise ShapeError(f"matvec with an array of shape {tuple(v.shape)}", expected=f"shape {cols}")
         total = None
         rows_shape = self.shape[:self.split]
-        for core, labels, pattern in self.terms:
+        for factors, labels, pattern in self._terms:
             rows, colp = pattern[:self.split], pattern[self.split:]
             out = tuple(l for l in dict.fromkeys(rows) if l in labels or l in colp)
-            a, b, o = _letters(labels, colp, out)
-            part = xp.einsum(f"{a},{b}->{o}", xp.asarray(core), v)
+            part = self._contract(list(factors) + [(v, colp)], out)
             part = _expand(xp, part, out, rows, rows_shape)
             total = part if total is None else total + part
         return total
@@ -170,7 +218,7 @@ class Structured:
         rows, cols = self.shape[:self.split], self.shape[self.split:]
         if tuple(b.shape) != rows:
             raise ShapeError(f"solve with a right-hand side of shape {tuple(b.shape)}", expected=f"shape {rows}")
-        if len(self.terms) == 1:
+        if len(self._terms) == 1:
             fast = self._block_solve(b)
             if fast is not None:
                 return fast

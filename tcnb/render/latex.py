@@ -1,0 +1,395 @@
+"""LaTeX of a DAG in index (Einstein) notation, with every sum written out.
+
+Each node is printed as *one entry* for given index names, so indices flow from the result into
+the operands: an einsum is a product of indexed factors under ``\\sum`` over its summed indices, a
+unit tensor is ``\\delta_{ij}``, an element-wise function wraps its argument's entry, a ones-tensor
+that only broadcasts is dropped. General functions (inv, det, softmax, ...) act on whole tensors,
+so their argument is printed as a tensor (a name, matrix notation, or a named subexpression).
+
+Subexpressions used more than once are printed once as ``t_{1}, t_{2}, ...`` lines of an
+``aligned`` block, so the formula grows with the DAG, not with the tree it unfolds to.
+``to_latex`` never raises: anything unexpected falls back to the plain-text Einstein form.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from .. import ir
+from ..einstein import einstein_str, use_counts
+from ..functions import GENERAL, elementwise_latex
+
+# precedence of a printed entry: what it may stand next to without parentheses
+ADD, NEG, SUM, MUL, ATOM = 0, 1, 2, 3, 4
+
+_INDEX_POOL = "ijklpqrsuvabcdegh"
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+          "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+          "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
+          "Omega", "varepsilon", "vartheta", "varphi", "varrho", "varsigma"}
+_MARK = "ARGMARKQZ"
+_SAFE_ARG = [re.escape(s).replace(_MARK, _MARK) for s in (
+    r"\left({%s} \right)", r"\left({%s}\right)", r"^{{%s}}", r"\sqrt{{%s}}", r"\left|{%s}\right|",
+    r"{{%s}}")]
+
+
+# ------------------------------------------------------------------------------------ small helpers
+
+def escape_text(s: str) -> str:
+    """s inside ``\\text{...}``: LaTeX specials escaped."""
+    out = []
+    for ch in s:
+        if ch in "\\":
+            out.append(r"\backslash ")
+        elif ch in "{}_^#$%&~":
+            out.append("\\" + ch if ch in "{}_#$%&" else {"^": r"\^{}", "~": r"\~{}"}[ch])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def symbol_latex(name: str) -> str:
+    """A variable name as a LaTeX symbol that may take a subscript (``X``, ``\\alpha``, ``{w_{1}}``)."""
+    base, primes = name.rstrip("'"), "'" * (len(name) - len(name.rstrip("'")))
+    if base in _GREEK:
+        return "\\" + base + primes
+    if len(base) == 1:
+        return base + primes
+    m = re.fullmatch(r"([A-Za-z])(\d+)", base)
+    if m:
+        return "{" + m.group(1) + "_{" + m.group(2) + "}" + primes + "}"
+    m = re.fullmatch(r"([A-Za-z]+)(\d+)", base)
+    if m and m.group(1) in _GREEK:
+        return "{\\" + m.group(1) + "_{" + m.group(2) + "}" + primes + "}"
+    return r"\mathit{" + escape_text(base) + "}" + primes
+
+
+def name_latex(name: str) -> tuple[str, bool]:
+    """(LaTeX of an expression's display name, whether it needs parentheses before a subscript)."""
+    m = re.fullmatch(r"grad_(\w+) (\S+)", name)
+    if m:
+        return rf"\nabla_{{{symbol_latex(m.group(1))}}} {symbol_latex(m.group(2))}", True
+    m = re.fullmatch(r"Hessian_(\w+) (\S+)", name)
+    if m:
+        return rf"\nabla^{{2}}_{{{symbol_latex(m.group(1))}}} {symbol_latex(m.group(2))}", True
+    m = re.fullmatch(r"D(\d+)_(\w+) (\S+)", name)
+    if m:
+        return (rf"\nabla^{{{m.group(1)}}}_{{{symbol_latex(m.group(2))}}} "
+                rf"{symbol_latex(m.group(3))}"), True
+    m = re.fullmatch(r"Hv_(\w+) (\S+)", name)
+    if m:
+        return (rf"\operatorname{{Hv}}_{{{symbol_latex(m.group(1))}}} "
+                rf"{symbol_latex(m.group(2))}"), True
+    m = re.fullmatch(r"d(\S+)/d(\w+)", name)
+    if m:
+        return (rf"\frac{{\partial {symbol_latex(m.group(1))}}}"
+                rf"{{\partial {symbol_latex(m.group(2))}}}"), True
+    if re.fullmatch(r"[^\W\d]\w*'*", name):
+        return symbol_latex(name), False
+    return r"\text{" + escape_text(name) + "}", True
+
+
+def number_latex(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    text = f"{v:.6g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return rf"{mant} \cdot 10^{{{int(exp)}}}"
+    return text
+
+
+def sub(idx) -> str:
+    """A subscript group for index names (``{ij}``, or ``{i_{1},j}`` once names are long)."""
+    if all(len(i) == 1 for i in idx):
+        return "{" + "".join(idx) + "}"
+    return "{" + ",".join(idx) + "}"
+
+
+def indexed(symbol: str, idx) -> str:
+    return symbol + ("_" + sub(idx) if idx else "")
+
+
+def paren(text: str) -> str:
+    return r"\left(" + text + r"\right)"
+
+
+def _sympy_prec(fn: sympy.Expr) -> int:
+    if isinstance(fn, sympy.Add):
+        return ADD
+    if isinstance(fn, sympy.Mul):
+        return NEG if fn.could_extract_minus_sign() else MUL
+    return ATOM
+
+
+# --------------------------------------------------------------------------------------- the printer
+
+class _Letters:
+    """Fresh index names for one line, avoiding single-letter variable names."""
+
+    def __init__(self, avoid):
+        self.pool = [c for c in _INDEX_POOL if c not in avoid]
+        self.used = 0
+
+    def fresh(self) -> str:
+        k = self.used
+        self.used += 1
+        if k < len(self.pool):
+            return self.pool[k]
+        return f"i_{{{k - len(self.pool) + 1}}}"
+
+
+class LatexPrinter:
+    def __init__(self, root: ir.Node, matrix_args: bool = True):
+        self.root = root
+        self.order = ir.topological([root])
+        self.counts = use_counts(root)
+        self.names: dict[int, str] = {}
+        self.avoid = {n.name for n in self.order if isinstance(n, ir.Var) and len(n.name) == 1}
+        self.letters = _Letters(self.avoid)
+        self.whole_memo: dict[int, str | None] = {}
+        self.matrix_args = matrix_args
+        self.to_name = self._plan()
+
+    # ------------------------------------------------------------------ which nodes get a t_k line
+    def _plan(self) -> set[int]:
+        leaf = (ir.Var, ir.Const, ir.Delta)
+        named = {n.id for n in self.order
+                 if n is not self.root and self.counts[n.id] > 1 and not isinstance(n, leaf)}
+        for n in self.order:
+            if isinstance(n, ir.Elementwise) and not isinstance(n.arg, leaf) and n.fn.count(ir.T) > 1:
+                named.add(n.arg.id)  # the argument appears several times in the formula
+            if isinstance(n, ir.General) and not isinstance(n.arg, leaf):
+                if self._matrix_form(n.arg, named) is None:
+                    named.add(n.arg.id)  # printed as a whole tensor: needs a name
+        named.discard(self.root.id)
+        return named
+
+    def _matrix_form(self, node: ir.Node, named: set) -> str | None:
+        """Matrix notation for a general function's argument, when short and free of shared nodes."""
+        if not self.matrix_args or node.rank > 2:
+            return None
+        if node.id in self.whole_memo:
+            return self.whole_memo[node.id]
+        text = None
+        inner = ir.topological([node])
+        if not any(n.id in named or (self.counts[n.id] > 1 and n is not node and
+                                     not isinstance(n, (ir.Var, ir.Const, ir.Delta))) for n in inner):
+            from .matrix import to_matrix_latex
+            try:
+                text = to_matrix_latex(node)
+            except Exception:  # pragma: no cover - matrix notation is best effort here
+                text = None
+            if text is not None and len(text) > 160:
+                text = None
+        self.whole_memo[node.id] = text
+        return text
+
+    # ------------------------------------------------------------------------------ the document
+    def document(self, name: str | None = None, indices=None) -> str:
+        lines = []
+        for n in self.order:
+            if n.id in self.to_name:
+                tname = f"t_{{{len(self.names) + 1}}}"
+                self.letters = _Letters(self.avoid)
+                idx = [self.letters.fresh() for _ in range(n.rank)]
+                body = self.body(n, idx)
+                lhs = ("{" + tname + "}_" + sub(idx)) if idx else tname
+                lines.append(lhs + " &= " + body)
+                self.names[n.id] = tname
+        self.letters = _Letters(self.avoid | set(indices or ()))
+        if indices and len(indices) == self.root.rank:
+            idx = [str(i) for i in indices]
+        else:
+            idx = [self.letters.fresh() for _ in range(self.root.rank)]
+        body = self.body(self.root, idx)
+        if name:
+            sym, compound = name_latex(name)
+            if idx:
+                sym = (paren(sym) if compound else sym) + "_" + sub(idx)
+            final = sym + (" &= " if lines else " = ") + body
+        else:
+            final = ("&" if lines else "") + body
+        if not lines:
+            return final
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines + [final]) + "\n\\end{aligned}"
+
+    def body(self, node: ir.Node, idx) -> str:
+        text, _ = self.entry(node, idx, top=True)
+        return text
+
+    # ---------------------------------------------------------------------------------- entries
+    def entry(self, n: ir.Node, idx, top: bool = False) -> tuple[str, int]:
+        """LaTeX of n[idx] and its precedence."""
+        if not top and n.id in self.names:
+            tname = self.names[n.id]
+            return (("{" + tname + "}_" + sub(idx)) if idx else tname), ATOM
+        if isinstance(n, ir.Var):
+            return indexed(symbol_latex(n.name), idx), ATOM
+        if isinstance(n, ir.Const):
+            if n.shape and n.value == 1.0:
+                return indexed(r"\mathbb{1}", idx), ATOM
+            text = number_latex(n.value)
+            return text, (NEG if n.value < 0 else ATOM)
+        if isinstance(n, ir.Delta):
+            r = len(n.dims)
+            parts = [r"\delta_" + sub([idx[p], idx[r + p]]) for p in range(r)]
+            return " ".join(parts), (ATOM if r == 1 else MUL)
+        if isinstance(n, ir.Elementwise):
+            return self.elementwise(n, idx)
+        if isinstance(n, ir.General):
+            return self.general(n, idx)
+        if isinstance(n, ir.Add):
+            return self.add(n, idx)
+        if isinstance(n, ir.Einsum):
+            coef, text, prec = self.einsum(n, idx)
+            return self.with_coef(coef, text, prec)
+        return r"\text{" + escape_text(type(n).__name__) + "}", ATOM
+
+    def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
+        if coef == 1.0:
+            return text, prec
+        if prec < MUL and not (prec == SUM and text.startswith(r"\sum")):
+            text = paren(text)
+        if coef == -1.0:
+            return "-" + text, NEG
+        c = number_latex(abs(coef))
+        sep = r" \cdot " if text[:1].isdigit() else " "
+        return ("-" if coef < 0 else "") + c + sep + text, (NEG if coef < 0 else MUL)
+
+    def einsum(self, n: ir.Einsum, idx) -> tuple[float, str, int]:
+        """(scalar coefficient, LaTeX of the rest, its precedence) of the einsum entry n[idx]."""
+        lab: dict = {}
+        deltas = []
+        for pos, l in enumerate(n.out):
+            if l in lab:  # a repeated output label: the result is zero off that diagonal
+                deltas.append(r"\delta_" + sub([lab[l], idx[pos]]))
+            else:
+                lab[l] = idx[pos]
+        summed = []
+        for labels in n.ins:
+            for l in labels:
+                if l not in lab:
+                    lab[l] = self.letters.fresh()
+                    summed.append(lab[l])
+        coef = 1.0
+        factors = []
+        for op, labels in zip(n.operands, n.ins):
+            if isinstance(op, ir.Const) and op.id not in self.names:
+                if labels and op.value == 1.0:
+                    continue  # a ones-tensor only broadcasts (its sums stay in the \sum)
+                coef *= op.value
+                continue
+            text, prec = self.entry(op, [lab[l] for l in labels])
+            if isinstance(op, ir.Einsum) and text.startswith("-") and prec == NEG:
+                coef, text = -coef, text[1:]
+                prec = MUL if not text.startswith(r"\left(") else ATOM
+            factors.append((text, prec))
+        parts = [t if p >= MUL or (len(factors) == 1 and p == SUM) else paren(t) for t, p in factors]
+        parts += deltas
+        body = " ".join(parts) if parts else "1"
+        if summed:
+            return coef, r"\sum_" + sub(summed) + " " + body, SUM
+        if len(parts) == 1:
+            return coef, body, (factors[0][1] if factors else ATOM)
+        return coef, body, MUL
+
+    def add(self, n: ir.Add, idx) -> tuple[str, int]:
+        pieces = []
+        for k, t in enumerate(n.terms):
+            if isinstance(t, ir.Const) and t.id not in self.names:
+                c, text, prec = t.value, "1", ATOM
+            elif isinstance(t, ir.Einsum) and t.id not in self.names:
+                c, text, prec = self.einsum(t, idx)
+            else:
+                c = 1.0
+                text, prec = self.entry(t, idx)
+                if prec == NEG and text.startswith("-"):
+                    c, text, prec = -1.0, text[1:].lstrip(), MUL
+            neg = c < 0
+            text, prec = self.with_coef(abs(c), text, prec) if abs(c) != 1.0 or text != "1" \
+                else (number_latex(abs(c)), ATOM)
+            last = k == len(n.terms) - 1
+            if prec < SUM or (prec == SUM and not last):
+                text = paren(text)
+            if k == 0:
+                pieces.append(("-" if neg else "") + text)
+            else:
+                pieces.append((" - " if neg else " + ") + text)
+        return "".join(pieces), ADD
+
+    def elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
+        arg, prec = self.entry(n.arg, idx)
+        try:
+            template = elementwise_latex(n.fn, _MARK)
+        except Exception:
+            template = r"\operatorname{f}\left({" + _MARK + r"}\right)"
+        safe = True
+        rest = template
+        for pat in _SAFE_ARG:
+            rest = re.sub(pat, "", rest)
+        if _MARK in rest:
+            safe = False
+        if not safe and prec < ATOM:
+            arg = paren(arg)
+        return template.replace(_MARK, arg), _sympy_prec(n.fn)
+
+    def whole(self, n: ir.Node) -> str:
+        """A whole tensor (the argument of a general function), without indices."""
+        if n.id in self.names:
+            return self.names[n.id]
+        if isinstance(n, ir.Var):
+            return symbol_latex(n.name)
+        if isinstance(n, ir.Const):
+            return number_latex(n.value) if not n.shape or n.value != 1.0 else r"\mathbb{1}"
+        if isinstance(n, ir.Delta) and len(n.dims) == 1:
+            return "I"
+        text = self._matrix_form(n, self.to_name)
+        if text is not None:
+            return paren(text) if re.search(r"[ +\-]", text) else text
+        # not planned (cannot happen for DAG nodes): spell the entry out with fresh indices
+        idx = [self.letters.fresh() for _ in range(n.rank)]
+        body, _ = self.entry(n, idx)
+        return r"\left[" + body + r"\right]" + ("_" + sub(idx) if idx else "")
+
+    def general(self, n: ir.General, idx) -> tuple[str, int]:
+        arg = self.whole(n.arg)
+        params = dict(n.params)
+        if params.get("axis") is not None:
+            arg += r";\ \text{axis } " + str(params["axis"])
+        spec = GENERAL.get(n.name)
+        if spec is not None:
+            try:
+                text = spec.latex.format(a=arg)
+            except (KeyError, IndexError, ValueError):
+                text = rf"\operatorname{{{escape_text(n.name)}}}\left({arg}\right)"
+        else:
+            text = rf"\operatorname{{{escape_text(n.name)}}}\left({arg}\right)"
+        if not idx:
+            return text, ATOM
+        if text.endswith(r"\right)"):
+            return text + "_" + sub(idx), ATOM
+        return paren(text) + "_" + sub(idx), ATOM
+
+
+# ------------------------------------------------------------------------------------ public entry
+
+def to_latex(node: ir.Node, name: str | None = None, indices=None) -> str:
+    """LaTeX (MathJax-ready, no surrounding ``$``) of ``node`` in index notation.
+
+    ``name`` becomes the left-hand side (``f = ...``, ``\\nabla^{2}_{w} f``); ``indices`` optionally
+    names the result's indices (``("i", "j")``). Shared subexpressions become ``t_{k}`` lines of an
+    ``aligned`` block. Never raises: on an internal failure the plain-text Einstein form is returned
+    inside ``\\text{}``.
+    """
+    try:
+        return LatexPrinter(node).document(name, indices)
+    except Exception as exc:  # the display layer must not break a notebook
+        try:
+            text = einstein_str(node).replace("\n", "; ")
+        except Exception:
+            text = f"(expression; LaTeX failed: {type(exc).__name__})"
+        if len(text) > 400:
+            text = text[:400] + " ..."
+        return r"\text{" + escape_text(text) + "}"
