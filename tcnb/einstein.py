@@ -45,6 +45,9 @@ def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
 
 def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
     counts = use_counts(root)
+    for n in ir.topological([root]):  # an argument written several times in a formula gets a name
+        if isinstance(n, ir.Elementwise):
+            counts[n.arg.id] += n.fn.count(ir.T) - 1
     names: dict[int, str] = {}
     lines: list[str] = []
 
