@@ -31,8 +31,13 @@ def _materialise_const(node, xp):
 
 
 def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tcnb_fn",
-             xp: str = "xp", check_budget: bool = True, names: dict | None = None) -> Generated:
-    """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values."""
+             xp: str = "xp", check_budget: bool = True, names: dict | None = None,
+             traceable: bool = False) -> Generated:
+    """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values.
+
+    ``traceable=True`` avoids data-dependent branches (the symmetric-product shortcut), so the code
+    can be traced and differentiated by autograd / JAX / PyTorch for baselines.
+    """
     order = ir.topological(list(roots))
     shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
     root_ids = {r.id for r in roots}
@@ -99,7 +104,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             expr = general_code(n, val(n.arg), module=xp)
         elif isinstance(n, ir.Einsum):
             low = Lowerer(emit, _label_sizes(n, sizes), xp)
-            expr = _einsum_expr(n, low, val, xp, shapes[n.id])
+            expr = _einsum_expr(n, low, val, xp, shapes[n.id], traceable)
             largest = max(largest, low.largest * itemsize)
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"no code for {type(n).__name__}")
@@ -133,7 +138,7 @@ def _label_sizes(n: ir.Einsum, sizes):
     return {lab: int(resolve_shape((d,), sizes)[0]) for lab, d in n.label_dims.items()}
 
 
-def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape) -> str:
+def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=False) -> str:
     """Core product of the tensor operands, then scalar factor, broadcasting and diagonal embedding."""
     coef = 1.0
     core, ones_labels, subst = [], [], {}
@@ -165,7 +170,7 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape) -> str:
         if l not in covered and l not in distinct:
             coef *= low.sizes[l]
     core_out = tuple(l for l in distinct if l in covered)
-    gram = _gram_pattern(core, core_out)
+    gram = None if traceable else _gram_pattern(core, core_out)
     if gram is not None:
         a, k, others, transposed = gram
         d = low.named(low.product(others, (k,))) if others else "None"

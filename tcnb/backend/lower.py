@@ -55,7 +55,7 @@ class Lowerer:
         perm = tuple(labels.index(l) for l in target)
         if len(perm) == 2:
             return f"{expr}.T"
-        return f"{expr}.transpose({perm})"
+        return f"{self.xp}.transpose({expr}, {perm})"
 
     def align(self, expr, labels, target):
         """expr viewed against target labels: transposed, with None where it lacks a label."""
@@ -80,7 +80,7 @@ class Lowerer:
         summed = tuple(k for k, l in enumerate(labels) if l not in out)
         if summed:
             axis = summed[0] if len(summed) == 1 else summed
-            expr = self.emit(f"{expr}.sum(axis={axis})")
+            expr = self.emit(f"{self.xp}.sum({expr}, axis={axis})")
             labels = tuple(l for l in labels if l in out)
         return self.transpose(expr, labels, out)
 

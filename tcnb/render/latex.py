@@ -29,9 +29,9 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
           "Omega", "varepsilon", "vartheta", "varphi", "varrho", "varsigma"}
 _MARK = "ARGMARKQZ"
-_SAFE_ARG = [re.escape(s).replace(_MARK, _MARK) for s in (
-    r"\left({%s} \right)", r"\left({%s}\right)", r"^{{%s}}", r"\sqrt{{%s}}", r"\left|{%s}\right|",
-    r"{{%s}}")]
+# contexts in which the argument needs no parentheses of its own: already delimited
+_SAFE_ARG = [re.escape(s % _MARK) for s in (r"\left({%s} \right)", r"\left({%s}\right)",
+                                            r"\left|{%s}\right|", r"{{%s}}")]
 
 
 # ------------------------------------------------------------------------------------ small helpers
@@ -121,6 +121,20 @@ def _sympy_prec(fn: sympy.Expr) -> int:
     if isinstance(fn, sympy.Mul):
         return NEG if fn.could_extract_minus_sign() else MUL
     return ATOM
+
+
+def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool) -> tuple[str, int]:
+    """LaTeX of fn applied to an argument in LaTeX; parentheses only where the formula needs them."""
+    try:
+        template = elementwise_latex(fn, _MARK)
+    except Exception:
+        template = r"\operatorname{f}\left({" + _MARK + r"}\right)"
+    rest = template
+    for pat in _SAFE_ARG:
+        rest = re.sub(pat, "", rest)
+    if _MARK in rest and not arg_is_atom:
+        arg = paren(arg)
+    return template.replace(_MARK, arg), _sympy_prec(fn)
 
 
 # --------------------------------------------------------------------------------------- the printer
@@ -276,15 +290,17 @@ class LatexPrinter:
         coef = 1.0
         factors = []
         for op, labels in zip(n.operands, n.ins):
+            sub_idx = [lab[l] for l in labels]
             if isinstance(op, ir.Const) and op.id not in self.names:
                 if labels and op.value == 1.0:
                     continue  # a ones-tensor only broadcasts (its sums stay in the \sum)
                 coef *= op.value
                 continue
-            text, prec = self.entry(op, [lab[l] for l in labels])
-            if isinstance(op, ir.Einsum) and text.startswith("-") and prec == NEG:
-                coef, text = -coef, text[1:]
-                prec = MUL if not text.startswith(r"\left(") else ATOM
+            if isinstance(op, ir.Einsum) and op.id not in self.names:
+                c, text, prec = self.einsum(op, sub_idx)  # inlined: its coefficient joins ours
+                coef *= c
+            else:
+                text, prec = self.entry(op, sub_idx)
             factors.append((text, prec))
         parts = [t if p >= MUL or (len(factors) == 1 and p == SUM) else paren(t) for t, p in factors]
         parts += deltas
@@ -299,7 +315,7 @@ class LatexPrinter:
         pieces = []
         for k, t in enumerate(n.terms):
             if isinstance(t, ir.Const) and t.id not in self.names:
-                c, text, prec = t.value, "1", ATOM
+                c, text, prec = t.value, None, ATOM
             elif isinstance(t, ir.Einsum) and t.id not in self.names:
                 c, text, prec = self.einsum(t, idx)
             else:
@@ -307,33 +323,19 @@ class LatexPrinter:
                 text, prec = self.entry(t, idx)
                 if prec == NEG and text.startswith("-"):
                     c, text, prec = -1.0, text[1:].lstrip(), MUL
-            neg = c < 0
-            text, prec = self.with_coef(abs(c), text, prec) if abs(c) != 1.0 or text != "1" \
-                else (number_latex(abs(c)), ATOM)
-            last = k == len(n.terms) - 1
-            if prec < SUM or (prec == SUM and not last):
+            if text is None:
+                text = number_latex(abs(c))
+            elif abs(c) != 1.0:
+                text, prec = self.with_coef(abs(c), text, prec)
+            if prec < SUM or (prec == SUM and k != len(n.terms) - 1):
                 text = paren(text)
-            if k == 0:
-                pieces.append(("-" if neg else "") + text)
-            else:
-                pieces.append((" - " if neg else " + ") + text)
+            sign = "-" if c < 0 else ("+" if k else "")
+            pieces.append((f" {sign} " if k else sign) + text)
         return "".join(pieces), ADD
 
     def elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
         arg, prec = self.entry(n.arg, idx)
-        try:
-            template = elementwise_latex(n.fn, _MARK)
-        except Exception:
-            template = r"\operatorname{f}\left({" + _MARK + r"}\right)"
-        safe = True
-        rest = template
-        for pat in _SAFE_ARG:
-            rest = re.sub(pat, "", rest)
-        if _MARK in rest:
-            safe = False
-        if not safe and prec < ATOM:
-            arg = paren(arg)
-        return template.replace(_MARK, arg), _sympy_prec(n.fn)
+        return apply_elementwise(n.fn, arg, prec >= ATOM)
 
     def whole(self, n: ir.Node) -> str:
         """A whole tensor (the argument of a general function), without indices."""
