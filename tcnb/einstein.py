@@ -34,7 +34,22 @@ def use_counts(root: "ir.Node") -> Counter:
 
 
 def _is_leaf(n: "ir.Node") -> bool:
-    return isinstance(n, (ir.Var, ir.Const, ir.Delta))
+    return isinstance(n, (ir.Var, ir.Const, ir.Delta, ir.IndexMap))
+
+
+def index_map_forms(n: "ir.IndexMap", names=None) -> list[str]:
+    """The target index of each axis as text: ['a + b', 'n - 1 - a', '2*a + 1']."""
+    names = names or [chr(ord("a") + q) for q in range(len(n.in_dims))]
+    syms = [sympy.Symbol(x) for x in names]
+    return [str(sum((a * s for a, s in zip(row, syms)), sympy.Integer(0)) + c)
+            for row, c in zip(n.matrix, n.offset)]
+
+
+def index_map_text(n: "ir.IndexMap") -> str:
+    """S[ab -> a + b](m, n): the selection tensor of x[a + b] over ranges a < m, b < n."""
+    names = [chr(ord("a") + q) for q in range(len(n.in_dims))]
+    return (f"S[{''.join(names)} -> {', '.join(index_map_forms(n, names))}]"
+            f"({', '.join(str(d) for d in n.in_dims)})")
 
 
 def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
@@ -64,6 +79,8 @@ def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
             return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
         if isinstance(n, ir.Delta):
             return "δ(" + ", ".join(str(d) for d in n.dims) + ")"
+        if isinstance(n, ir.IndexMap):
+            return index_map_text(n)
         if isinstance(n, ir.Elementwise):
             return elementwise_text(n.fn, text(n.arg))
         if isinstance(n, ir.General):

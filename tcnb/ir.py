@@ -108,6 +108,35 @@ class Delta(Node):
         return cls._intern((dims, bool(dense)), dims + dims, (), dims=dims, dense=bool(dense))
 
 
+class IndexMap(Node):
+    """The selection tensor of a linear index map: S[I, J] = 1 where J = A·I + c, else 0.
+
+    ``x[i + j]`` is the product S[i, j, k] x[k] with A = [[1, 1]], c = (0,): element-wise definitions
+    with linear index maps (Urban & van der Smagt) are ordinary products with this constant factor,
+    so the calculus needs no new rule — the sums, deltas and transformed indices of their
+    derivatives appear when the factor is contracted. It is never materialised when avoidable: the
+    code generator turns a contraction over J into a gather and one over I into a scatter-add.
+    The unit tensor δ is the special case A = identity, c = 0.
+    """
+    __slots__ = ("matrix", "offset", "in_dims", "out_dims")
+    kind = "indexmap"
+
+    @classmethod
+    def make(cls, matrix, offset, in_dims, out_dims) -> "Node":
+        matrix = tuple(tuple(int(a) for a in row) for row in matrix)
+        offset = tuple(as_dim(c) if not isinstance(c, int) else __import__("sympy").Integer(c) for c in offset)
+        in_dims = tuple(as_dim(d) for d in in_dims)
+        out_dims = tuple(as_dim(d) for d in out_dims)
+        if len(matrix) != len(out_dims) or any(len(r) != len(in_dims) for r in matrix) \
+                or len(offset) != len(out_dims):
+            raise ShapeError("index map: one row per target axis, one column per index")
+        if (in_dims == out_dims and all(c == 0 for c in offset)
+                and matrix == tuple(tuple(int(p == q) for q in range(len(in_dims))) for p in range(len(in_dims)))):
+            return Delta.make(in_dims)
+        return cls._intern((matrix, offset, in_dims, out_dims), in_dims + out_dims, (),
+                           matrix=matrix, offset=offset, in_dims=in_dims, out_dims=out_dims)
+
+
 class Elementwise(Node):
     """f(A) entry by entry; ``fn`` is a SymPy expression in the symbol ``T``."""
     __slots__ = ("fn", "arg")

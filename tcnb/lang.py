@@ -140,6 +140,7 @@ class _Parser:
         self.index_form: dict = {}
         self.index_mode = False
         self.dim_names: set = set()
+        self.index_ranges: dict = {}  # index name -> dimension, for affine index maps
 
     # ------------------------------------------------------------------ errors
     def _line(self, lineno):
@@ -308,6 +309,7 @@ class _Parser:
         names = [n for n, _ in lhs]
         if len(set(names)) != len(names):
             self.fail(target, "an index appears twice on the left", expected="distinct indices")
+        self.index_ranges = self.infer_ranges(lhs, stmt.value)
         self.index_mode = True
         try:
             value = self.expr(stmt.value)
@@ -417,6 +419,9 @@ class _Parser:
             base = self.as_prod(self.expr(e.value), e.value)
         finally:
             self.index_mode = True
+        elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+        if any(not isinstance(x, ast.Name) for x in elts):
+            return self.affine_subscript(e, base, elts)
         names = self.index_names(e.slice)
         if len(names) != len(base.out):
             self.fail(e, f"{len(names)} indices for a tensor of rank {len(base.out)}",
@@ -424,6 +429,105 @@ class _Parser:
         labels = [n for n, _ in names]
         node = base.node()
         return Prod.of(node, labels) if len(set(labels)) == len(labels) else self.diagonal_index(node, labels)
+
+    # ------------------------------------------------------------------ linear index maps
+    def infer_ranges(self, lhs, rhs) -> dict:
+        """Index ranges from the left side (i:m) and from plain uses on the right (x[k] -> k ranges
+        over x's axis); affine uses like x[i + k] need every index's range from one of these."""
+        ranges = {n: r for n, r in lhs if r is not None}
+        for node in ast.walk(rhs):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                t = self.variables.get(node.value.id, self.definitions.get(node.value.id))
+                if t is None:
+                    continue
+                elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                if len(elts) != t.rank:
+                    continue
+                for x, d in zip(elts, t.shape):
+                    if isinstance(x, ast.Name):
+                        ranges.setdefault(x.id, d)
+        return ranges
+
+    def affine(self, e) -> tuple[dict, sympy.Expr]:
+        """An index expression as (integer coefficient per index name, constant offset)."""
+        if isinstance(e, ast.Name):
+            if e.id in self.dim_names and e.id not in self.index_ranges:
+                return {}, symbol(e.id)
+            return {e.id: 1}, sympy.Integer(0)
+        if isinstance(e, ast.Constant) and isinstance(e.value, int) and not isinstance(e.value, bool):
+            return {}, sympy.Integer(e.value)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, (ast.USub, ast.UAdd)):
+            co, c = self.affine(e.operand)
+            sgn = -1 if isinstance(e.op, ast.USub) else 1
+            return {k: sgn * v for k, v in co.items()}, sgn * c
+        if isinstance(e, ast.BinOp) and isinstance(e.op, (ast.Add, ast.Sub)):
+            (ca, a), (cb, b) = self.affine(e.left), self.affine(e.right)
+            sgn = 1 if isinstance(e.op, ast.Add) else -1
+            out = dict(ca)
+            for k, v in cb.items():
+                out[k] = out.get(k, 0) + sgn * v
+            return {k: v for k, v in out.items() if v}, a + sgn * b
+        if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult):
+            (ca, a), (cb, b) = self.affine(e.left), self.affine(e.right)
+            if ca and cb:
+                self.fail(e, "a product of two indices is not a linear index map", expected="integer * index")
+            coeffs, other, scale_e = (ca, a, b) if ca else (cb, b, a)
+            if not scale_e.is_Integer:
+                self.fail(e, "index coefficients must be integers", expected="an integer such as 2*i")
+            k = int(scale_e)
+            return {n: k * v for n, v in coeffs.items() if k * v}, other * k
+        if isinstance(e, ast.Constant):
+            self.fail(e, f"index coefficients and offsets must be integers, got {e.value!r}",
+                      expected="an integer")
+        self.fail(e, "not a linear index expression", expected="indices, integers and dimension symbols with + - *")
+
+    def affine_subscript(self, e: ast.Subscript, base: Prod, elts):
+        if len(elts) != len(base.out):
+            self.fail(e, f"{len(elts)} indices for a tensor of rank {len(base.out)}",
+                      expected=f"{len(base.out)} indices", cls=ShapeError)
+        labels, rows, offsets, target_dims, fresh = [], [], [], [], []
+        for x, d in zip(elts, base.shape):
+            if isinstance(x, ast.Name) and not (x.id in self.dim_names and x.id not in self.index_ranges):
+                labels.append(x.id)
+                continue
+            coeffs, c = self.affine(x)
+            j = fresh_label()
+            labels.append(j)
+            fresh.append(j)
+            rows.append(coeffs)
+            offsets.append(c)
+            target_dims.append(d)
+        idx_names = list(dict.fromkeys(n for r in rows for n in r))
+        for n in idx_names:
+            if n not in self.index_ranges:
+                self.fail(e, f"the range of index '{n}' cannot be inferred",
+                          expected=f"a range on the left side, like {n}:n, or a plain use such as x[{n}]")
+        in_dims = [self.index_ranges[n] for n in idx_names]
+        A = [[r.get(n, 0) for n in idx_names] for r in rows]
+        self.check_map_bounds(e, A, offsets, in_dims, target_dims, idx_names)
+        S = ir.IndexMap.make(A, offsets, in_dims, target_dims)
+        prod = Prod.of(base.node(), labels)
+        dims = dict(prod.dims)
+        for n, d in zip(idx_names, in_dims):
+            if dims.setdefault(n, d) != d:
+                self.fail(e, f"index '{n}' ranges over {d} here but {dims[n]} elsewhere", cls=ShapeError)
+        sel = Prod([(S, tuple(idx_names) + tuple(fresh))], tuple(idx_names), {**dict(zip(idx_names, in_dims)),
+                                                                           **dict(zip(fresh, target_dims))})
+        out = tuple(dict.fromkeys([l for l in labels if l not in fresh] + idx_names))
+        return prod.times(sel, out)
+
+    def check_map_bounds(self, e, A, offsets, in_dims, target_dims, names):
+        """Refuse accesses the ranges prove out of bounds (no silent zero padding)."""
+        for row, c, d in zip(A, offsets, target_dims):
+            lo = c + sum(min(0, a) * (n - 1) for a, n in zip(row, in_dims))
+            hi = c + sum(max(0, a) * (n - 1) for a, n in zip(row, in_dims))
+            text = " + ".join(f"{a}*{n}" for a, n in zip(row, names) if a) or "0"
+            if (lo < 0) == sympy.true or sympy.simplify(lo).is_negative:
+                self.fail(e, f"index {text} + {c} reaches {sympy.simplify(lo)} < 0",
+                          expected="ranges that keep the index ≥ 0", cls=ShapeError)
+            if sympy.simplify(hi - (d - 1)).is_positive:
+                self.fail(e, f"index {text} + {c} reaches {sympy.simplify(hi)}, beyond the last index {d - 1}",
+                          expected=f"ranges that keep the index ≤ {d - 1}", cls=ShapeError)
 
     def diagonal_index(self, node, labels):
         # X[i, i]: a repeated index on one operand is a diagonal

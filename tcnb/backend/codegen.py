@@ -48,6 +48,8 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             inline.add(n.id)
         elif isinstance(n, ir.Const) and n.id not in root_ids:
             inline.add(n.id)
+        elif isinstance(n, ir.IndexMap) and n.id not in root_ids:
+            inline.add(n.id)
         elif isinstance(n, ir.Delta) and not n.dense and n.id not in root_ids:
             inline.add(n.id)  # consumed symbolically by einsum / add; materialised on demand
     node_bytes = {n.id: math.prod(shapes[n.id]) * itemsize for n in order if n.id not in inline}
@@ -75,6 +77,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             return _materialise_const(n, xp) if n.shape else repr(n.value)
         if isinstance(n, ir.Delta):
             return f"_rt.delta({xp}, {tuple(shapes[n.id][:len(n.dims)])}, dtype)"
+        if isinstance(n, ir.IndexMap):
+            A, c, I, J = _map_args(n, sizes)
+            return f"_rt.index_map_dense({xp}, {A}, {c}, {I}, {J}, dtype)"
         raise KeyError(n)
 
     largest = 0
@@ -86,7 +91,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             continue
         if isinstance(n, ir.Const):
             expr = _materialise_const(n, xp)
-        elif isinstance(n, ir.Delta):
+        elif isinstance(n, (ir.Delta, ir.IndexMap)):
             expr = val(n)
         elif isinstance(n, ir.Add):
             parts = []
@@ -104,13 +109,13 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             expr = general_code(n, val(n.arg), module=xp)
         elif isinstance(n, ir.Einsum):
             low = Lowerer(emit, _label_sizes(n, sizes), xp)
-            expr = _einsum_expr(n, low, val, xp, shapes[n.id], traceable)
+            expr = _einsum_expr(n, low, val, xp, shapes[n.id], traceable, sizes)
             largest = max(largest, low.largest * itemsize)
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"no code for {type(n).__name__}")
         if n.id in root_ids and (isinstance(n, ir.Einsum) and "broadcast_to" in expr):
             expr = f"{xp}.ascontiguousarray({expr})"
-        value[n.id] = emit(expr)
+        value[n.id] = expr if expr.isidentifier() and n.id not in root_ids else emit(expr)
     if check_budget and largest > config.memory_budget:
         raise MemoryBudgetError(
             f"a contraction needs an intermediate of {human_bytes(largest)}, over the memory budget of "
@@ -138,12 +143,14 @@ def _label_sizes(n: ir.Einsum, sizes):
     return {lab: int(resolve_shape((d,), sizes)[0]) for lab, d in n.label_dims.items()}
 
 
-def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=False) -> str:
+def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=False, sizes=None) -> str:
     """Core product of the tensor operands, then scalar factor, broadcasting and diagonal embedding."""
     coef = 1.0
-    core, ones_labels, subst = [], [], {}
+    core, ones_labels, subst, maps = [], [], {}, []
     for op, labels in zip(n.operands, n.ins):
-        if isinstance(op, ir.Const):
+        if isinstance(op, ir.IndexMap):
+            maps.append((op, labels))
+        elif isinstance(op, ir.Const):
             if labels:
                 ones_labels.extend(labels)
                 coef *= op.value
@@ -164,6 +171,9 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
     ones_labels = [root(l) for l in ones_labels]
     out = tuple(root(l) for l in n.out)
     distinct = _dedup(out)
+    maps = [(m, tuple(root(l) for l in labels)) for m, labels in maps]
+    if maps:
+        core = _apply_index_maps(core, maps, distinct, low, xp, sizes)
     covered = {l for _, labels in core for l in labels}
     # ones-labels not in the output and not covered: a sum over them is a factor of their size
     for l in _dedup(ones_labels):
@@ -234,3 +244,48 @@ def _gram_pattern(core, out):
     if len(others) != len([o for o in core if len(o[1]) != 2]):
         return None
     return a, k, others, (la[1], lb[1]) != out
+
+
+def _map_args(m: ir.IndexMap, sizes):
+    from ..dims import resolve
+    c = tuple(int(resolve(o, sizes)) for o in m.offset)
+    return m.matrix, c, resolve_shape(m.in_dims, sizes), resolve_shape(m.out_dims, sizes)
+
+
+def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
+    """Contract each selection tensor S[I, J] as a gather (J summed) or a scatter-add (I summed);
+    only a map whose I and J both survive is materialised as a 0/1 array."""
+    import numpy
+    core = list(core)
+    for k, (m, labels) in enumerate(maps):
+        r = len(m.in_dims)
+        I, J = labels[:r], labels[r:]
+        A, c, I_shape, J_shape = _map_args(m, sizes)
+        elsewhere = set(out) | {l for mm, ll in maps[k + 1:] for l in ll}
+        for side, own, other in (("gather", J, I), ("scatter", I, J)):
+            if set(own) & elsewhere or len(set(own)) != len(own) or set(own) & set(other):
+                continue
+            group = [q for q, (_, l) in enumerate(core) if set(l) & set(own)]
+            if not group:
+                continue
+            rest = [core[q] for q in range(len(core)) if q not in group]
+            needed = elsewhere | {l for _, l in rest for l in l} | set(other)
+            parts = [core[q] for q in group]
+            labels_g = _dedup(l for _, l in parts for l in l)
+            keep = tuple(l for l in labels_g if l in needed or l in own)
+            t = low.named(low.product(parts, keep)) if len(parts) > 1 or parts[0][1] != keep else parts[0][0]
+            if any(keep.count(l) > 1 for l in own):
+                continue
+            axes = tuple(keep.index(l) for l in own)
+            remaining = tuple(l for l in keep if l not in own)
+            if side == "gather":
+                expr = f"_rt.gather({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape})"
+                core = rest + [(low.emit(expr), tuple(I) + remaining)]
+            else:
+                injective = numpy.linalg.matrix_rank(numpy.array(A, dtype=float).reshape(len(A), r)) == r if A else r == 0
+                expr = f"_rt.scatter({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape}, {bool(injective)})"
+                core = rest + [(low.emit(expr), tuple(J) + remaining)]
+            break
+        else:
+            core.append((low.emit(f"_rt.index_map_dense({xp}, {A}, {c}, {I_shape}, {J_shape}, dtype)"), labels))
+    return core

@@ -77,6 +77,7 @@ class Compiled:
                     sizes[d.name] = size
                     origin.setdefault(d.name, f"axis {axis} of '{v.name}'")
             bound[v.name] = a
+        _solve_compound(self.vars + self.extra, bound, sizes, origin)
         for v in [u for u in self.vars + self.extra if u.name in bound]:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
             for axis, d in enumerate(v.shape):
                 if not d.is_Symbol:
@@ -143,6 +144,27 @@ class Compiled:
         for s in self.sizes_needed():
             sizes.setdefault(s, 100)  # planning sizes for display only
         return generate(self.roots, self.vars, sizes, check_budget=False).source
+
+
+def _solve_compound(variables, bound, sizes, origin):
+    """Sizes of symbols that only occur in compound dimensions (x: R[m + n - 1] with n known)."""
+    import sympy
+    progress = True
+    while progress:
+        progress = False
+        for v in variables:
+            if v.name not in bound:
+                continue
+            for axis, d in enumerate(v.shape):
+                unknown = [s for s in d.free_symbols if s.name not in sizes]
+                if d.is_Symbol or len(unknown) != 1:
+                    continue
+                sol = sympy.solve(sympy.Eq(d.subs({s: sizes[s.name] for s in d.free_symbols if s.name in sizes}),
+                                           int(bound[v.name].shape[axis])), unknown[0])
+                if len(sol) == 1 and sol[0].is_Integer and int(sol[0]) > 0:
+                    sizes[unknown[0].name] = int(sol[0])
+                    origin.setdefault(unknown[0].name, f"axis {axis} of '{v.name}'")
+                    progress = True
 
 
 _COMPILED: dict = {}

@@ -59,3 +59,72 @@ def gram(xp, a, d):
         b = a * xp.sqrt(d)[:, None]
         return b.T @ b
     return a.T @ (a * d[:, None])
+
+
+# ----------------------------------------------------------------- linear index maps (gather/scatter)
+
+def _map_indices(xp, A, c, I_shape, J_shape):
+    """For every I in the index ranges, the target index A·I + c (one array per target axis),
+    checked against the target's shape: out-of-range accesses are an error, not zero padding."""
+    from ..errors import BindingError
+    grids = []
+    for q, n in enumerate(I_shape):
+        shape = [1] * len(I_shape)
+        shape[q] = n
+        grids.append(xp.arange(n).reshape(shape))
+    out = []
+    for p, row in enumerate(A):
+        idx = c[p] + sum((a * grids[q] for q, a in enumerate(row) if a), start=xp.zeros((1,) * len(I_shape), dtype=int))
+        idx = xp.broadcast_to(idx, tuple(I_shape))
+        lo = int(idx.min()) if idx.size else 0
+        hi = int(idx.max()) if idx.size else 0
+        if idx.size and (lo < 0 or hi >= J_shape[p]):
+            raise BindingError(f"an index map reaches index {lo if lo < 0 else hi} on an axis of size {J_shape[p]}",
+                               expected="index ranges that keep every access inside the tensor")
+        out.append(idx)
+    return out
+
+
+def gather(xp, t, axes, A, c, I_shape, J_shape):
+    """u[I, rest] = t[A·I + c (on ``axes``), rest]: a contraction with the selection tensor over J."""
+    t = xp.moveaxis(t, tuple(axes), tuple(range(len(axes))))
+    idx = _map_indices(xp, A, c, I_shape, J_shape)
+    return t[tuple(idx)]
+
+
+def scatter(xp, t, axes, A, c, I_shape, J_shape, injective):
+    """u[J, rest] = Σ_{I : A·I + c = J} t[I (on ``axes``), rest]: the adjoint of gather."""
+    t = xp.moveaxis(t, tuple(axes), tuple(range(len(axes))))
+    rest = t.shape[len(axes):]
+    idx = _map_indices(xp, A, c, I_shape, J_shape)
+    size = 1
+    for n in J_shape:
+        size *= n
+    flat = xp.ravel_multi_index(tuple(i.reshape(-1) for i in idx), tuple(J_shape)) if idx else \
+        xp.zeros(int(t.size // max(1, _prod(rest))), dtype=int)
+    out = xp.zeros((size,) + tuple(rest), dtype=t.dtype)
+    vals = t.reshape((-1,) + tuple(rest))
+    if injective:
+        out[flat] = vals
+    elif hasattr(xp.add, "at"):
+        xp.add.at(out, flat, vals)
+    else:  # cupy
+        import cupyx
+        cupyx.scatter_add(out, flat, vals)
+    return out.reshape(tuple(J_shape) + tuple(rest))
+
+
+def index_map_dense(xp, A, c, I_shape, J_shape, dtype):
+    """The selection tensor itself, dense (only when a result really is this sparse 0/1 tensor)."""
+    out = xp.zeros(tuple(I_shape) + tuple(J_shape), dtype=dtype)
+    idx = _map_indices(xp, A, c, I_shape, J_shape)
+    grids = xp.indices(tuple(I_shape)) if I_shape else []
+    out[tuple(grids) + tuple(idx)] = 1
+    return out
+
+
+def _prod(shape):
+    p = 1
+    for n in shape:
+        p *= n
+    return p

@@ -13,6 +13,7 @@ Subexpressions used more than once are printed once as ``t_{1}, t_{2}, ...`` lin
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import sympy
 
@@ -22,6 +23,7 @@ from ..functions import GENERAL, elementwise_latex
 
 # precedence of a printed entry: what it may stand next to without parentheses
 ADD, NEG, SUM, MUL, ATOM = 0, 1, 2, 3, 4
+T_SYMBOL = ir.T
 
 _INDEX_POOL = "ijklpqrsuvabcdegh"
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -91,8 +93,13 @@ def name_latex(name: str) -> tuple[str, bool]:
 
 
 def number_latex(v: float) -> str:
-    if float(v).is_integer() and abs(v) < 1e15:
+    v = float(v)
+    if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
+    frac = Fraction(v).limit_denominator(1000)
+    if float(frac) == v and frac.denominator <= 1000:
+        sign = "-" if frac < 0 else ""
+        return rf"{sign}\frac{{{abs(frac.numerator)}}}{{{frac.denominator}}}"
     text = f"{v:.6g}"
     if "e" in text:
         mant, exp = text.split("e")
@@ -135,6 +142,18 @@ def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool) -> tuple[str,
     if _MARK in rest and not arg_is_atom:
         arg = paren(arg)
     return template.replace(_MARK, arg), _sympy_prec(fn)
+
+
+def general_latex(name: str, arg: str) -> str:
+    """The function table's LaTeX for a general function applied to ``arg``."""
+    spec = GENERAL.get(name)
+    fmt = getattr(spec, "latex", None)
+    if fmt:
+        try:
+            return fmt.format(a=arg)
+        except (KeyError, IndexError, ValueError):  # literal braces not doubled (``{a}^{-1}``)
+            return fmt.replace("{a}", arg)
+    return rf"\operatorname{{{escape_text(name)}}}\left({arg}\right)"
 
 
 # --------------------------------------------------------------------------------------- the printer
@@ -264,13 +283,35 @@ class LatexPrinter:
     def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
         if coef == 1.0:
             return text, prec
-        if prec < MUL and not (prec == SUM and text.startswith(r"\sum")):
+        if prec < SUM:
             text = paren(text)
         if coef == -1.0:
             return "-" + text, NEG
         c = number_latex(abs(coef))
         sep = r" \cdot " if text[:1].isdigit() else " "
-        return ("-" if coef < 0 else "") + c + sep + text, (NEG if coef < 0 else MUL)
+        return ("-" if coef < 0 else "") + c + sep + text, (NEG if coef < 0 else max(prec, SUM))
+
+    def scaled(self, n: ir.Node, idx) -> tuple[float, str | None, int]:
+        """n[idx] as (numeric coefficient, the rest or None when it is just the number, precedence)."""
+        if n.id not in self.names:
+            if isinstance(n, ir.Const):
+                return n.value, None, ATOM
+            if isinstance(n, ir.Einsum):
+                return self.einsum(n, idx)
+            if isinstance(n, ir.Elementwise):
+                c, rest = n.fn.as_coeff_Mul()
+                if c.is_Number and c != 1 and T_SYMBOL in rest.free_symbols:
+                    if rest == T_SYMBOL:
+                        c2, text, prec = self.scaled(n.arg, idx)
+                        return float(c) * c2, text, prec
+                    arg, prec = self.entry(n.arg, idx)
+                    text, prec = apply_elementwise(rest, arg, prec >= ATOM)
+                    return float(c), text, prec
+        text, prec = self.entry(n, idx)
+        if prec == NEG and text.startswith("-"):
+            text = text[1:].lstrip()
+            return -1.0, text, (SUM if r"\sum" in text else MUL)
+        return 1.0, text, prec
 
     def einsum(self, n: ir.Einsum, idx) -> tuple[float, str, int]:
         """(scalar coefficient, LaTeX of the rest, its precedence) of the einsum entry n[idx]."""
@@ -278,7 +319,7 @@ class LatexPrinter:
         deltas = []
         for pos, l in enumerate(n.out):
             if l in lab:  # a repeated output label: the result is zero off that diagonal
-                deltas.append(r"\delta_" + sub([lab[l], idx[pos]]))
+                deltas.append((r"\delta_" + sub([lab[l], idx[pos]]), ATOM))
             else:
                 lab[l] = idx[pos]
         summed = []
@@ -288,46 +329,45 @@ class LatexPrinter:
                     lab[l] = self.letters.fresh()
                     summed.append(lab[l])
         coef = 1.0
-        factors = []
+        outer, inner, sums = list(deltas), [], []
         for op, labels in zip(n.operands, n.ins):
             sub_idx = [lab[l] for l in labels]
-            if isinstance(op, ir.Const) and op.id not in self.names:
-                if labels and op.value == 1.0:
-                    continue  # a ones-tensor only broadcasts (its sums stay in the \sum)
-                coef *= op.value
+            if isinstance(op, ir.Const) and op.id not in self.names and labels and op.value == 1.0:
+                continue  # a ones-tensor only broadcasts (its sums stay in the \sum)
+            c, text, prec = self.scaled(op, sub_idx)
+            coef *= c
+            if text is None:
                 continue
-            if isinstance(op, ir.Einsum) and op.id not in self.names:
-                c, text, prec = self.einsum(op, sub_idx)  # inlined: its coefficient joins ours
-                coef *= c
-            else:
-                text, prec = self.entry(op, sub_idx)
-            factors.append((text, prec))
-        parts = [t if p >= MUL or (len(factors) == 1 and p == SUM) else paren(t) for t, p in factors]
-        parts += deltas
-        body = " ".join(parts) if parts else "1"
+            if prec == SUM:
+                sums.append((text, prec))
+            elif set(sub_idx) & set(summed):
+                inner.append((text, prec))
+            else:  # independent of the summed indices: written before the \sum
+                outer.append((text, prec))
+
+        def wrap(parts):
+            return [t if p >= MUL else paren(t) for t, p in parts]
+
+        tail = wrap(sums[:-1]) + [sums[-1][0]] if sums else []
         if summed:
-            return coef, r"\sum_" + sub(summed) + " " + body, SUM
+            body = " ".join(wrap(inner) + tail) or "1"
+            return coef, " ".join(wrap(outer) + [r"\sum_" + sub(summed) + " " + body]), SUM
+        parts = wrap(outer) + wrap(inner) + tail
+        if not parts:
+            return coef, "1", ATOM
         if len(parts) == 1:
-            return coef, body, (factors[0][1] if factors else ATOM)
-        return coef, body, MUL
+            return coef, (sums or outer or inner)[0][0], (sums or outer or inner)[0][1]
+        return coef, " ".join(parts), (SUM if sums else MUL)
 
     def add(self, n: ir.Add, idx) -> tuple[str, int]:
         pieces = []
         for k, t in enumerate(n.terms):
-            if isinstance(t, ir.Const) and t.id not in self.names:
-                c, text, prec = t.value, None, ATOM
-            elif isinstance(t, ir.Einsum) and t.id not in self.names:
-                c, text, prec = self.einsum(t, idx)
-            else:
-                c = 1.0
-                text, prec = self.entry(t, idx)
-                if prec == NEG and text.startswith("-"):
-                    c, text, prec = -1.0, text[1:].lstrip(), MUL
+            c, text, prec = self.scaled(t, idx)
             if text is None:
-                text = number_latex(abs(c))
+                text, prec = number_latex(abs(c)), ATOM
             elif abs(c) != 1.0:
                 text, prec = self.with_coef(abs(c), text, prec)
-            if prec < SUM or (prec == SUM and k != len(n.terms) - 1):
+            if prec <= NEG:
                 text = paren(text)
             sign = "-" if c < 0 else ("+" if k else "")
             pieces.append((f" {sign} " if k else sign) + text)
@@ -349,7 +389,7 @@ class LatexPrinter:
             return "I"
         text = self._matrix_form(n, self.to_name)
         if text is not None:
-            return paren(text) if re.search(r"[ +\-]", text) else text
+            return text if re.fullmatch(r"\\?[A-Za-z]+|\\mathit\{[^{}]*\}", text) else paren(text)
         # not planned (cannot happen for DAG nodes): spell the entry out with fresh indices
         idx = [self.letters.fresh() for _ in range(n.rank)]
         body, _ = self.entry(n, idx)
@@ -360,14 +400,7 @@ class LatexPrinter:
         params = dict(n.params)
         if params.get("axis") is not None:
             arg += r";\ \text{axis } " + str(params["axis"])
-        spec = GENERAL.get(n.name)
-        if spec is not None:
-            try:
-                text = spec.latex.format(a=arg)
-            except (KeyError, IndexError, ValueError):
-                text = rf"\operatorname{{{escape_text(n.name)}}}\left({arg}\right)"
-        else:
-            text = rf"\operatorname{{{escape_text(n.name)}}}\left({arg}\right)"
+        text = general_latex(n.name, arg)
         if not idx:
             return text, ATOM
         if text.endswith(r"\right)"):

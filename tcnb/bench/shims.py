@@ -1,0 +1,181 @@
+"""Array-namespace shims so tcnb's generated code runs under autograd, JAX and PyTorch.
+
+tcnb's code generator (``generate(..., traceable=True)``) writes a function
+``tcnb_fn(xp, _rt, dtype, *arrays)`` that only says ``xp.<function>(...)``, ``@``, ``.T``, ``*``, ``+``,
+indexing with ``None`` and ``_rt.<helper>(xp, ...)``. Running that source with ``xp`` = a framework's
+array namespace gives the framework *the same function* as the tcnb expression, which it can then
+differentiate with its own ``grad``/``jacobian``/``hessian``.
+
+Two things are needed per framework:
+
+- ``_rt``: tcnb's runtime helpers (tcnb/backend/runtime.py) are written for NumPy/CuPy; one of them
+  (``embed_diagonal``) writes into a strided view, which no tracing framework can differentiate. The
+  :class:`FunctionalRuntime` here has the same helpers written without mutation (unit tensors as
+  einsum products with identity matrices), valid for any namespace below.
+- ``xp``: autograd.numpy and jax.numpy speak NumPy already; :class:`TorchNamespace` translates the
+  NumPy names the generated code uses to PyTorch (``sum(axis=)`` → ``sum(dim=)``, ``transpose`` with a
+  permutation → ``permute``, ``tensordot(axes=)`` → ``tensordot(dims=)``, scalars for ``logaddexp``
+  and ``heaviside`` → tensors, ...).
+"""
+from __future__ import annotations
+
+import math
+import string
+
+
+class FunctionalRuntime:
+    """tcnb's ``_rt`` helpers without in-place writes, for traced (differentiated) code."""
+
+    @staticmethod
+    def softmax(xp, a, axis):
+        shifted = a - xp.max(a, axis=axis, keepdims=True)
+        e = xp.exp(shifted)
+        return e / xp.sum(e, axis=axis, keepdims=True)
+
+    @staticmethod
+    def logsumexp(xp, a, axis):
+        mx = xp.max(a, axis=axis, keepdims=True)
+        out = xp.log(xp.sum(xp.exp(a - mx), axis=axis, keepdims=True)) + mx
+        return xp.reshape(out, ()) if axis is None else xp.squeeze(out, axis=axis)
+
+    @staticmethod
+    def full(xp, shape, value, dtype):
+        return xp.full(tuple(shape), value, dtype=dtype)
+
+    @staticmethod
+    def delta(xp, dims: tuple, dtype):
+        size = math.prod(dims)
+        return xp.reshape(xp.eye(size, dtype=dtype), tuple(dims) + tuple(dims))
+
+    @staticmethod
+    def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
+        """Same result as tcnb's runtime.embed_diagonal, as one einsum with identity matrices: the
+        first axis with a label takes the value's axis, each repeat of it is tied by an eye()."""
+        letters = iter(string.ascii_letters)
+        first = {lab: next(letters) for lab in value_labels}
+        out_spec, extra_specs, extra_ops = [], [], []
+        seen = set()
+        for pos, lab in enumerate(out_labels):
+            if lab not in seen:
+                seen.add(lab)
+                out_spec.append(first[lab])
+            else:
+                new = next(letters)
+                out_spec.append(new)
+                extra_specs.append(first[lab] + new)
+                extra_ops.append(xp.eye(int(shape[pos]), dtype=values.dtype))
+        spec = ",".join(["".join(first[l] for l in value_labels)] + extra_specs) + "->" + "".join(out_spec)
+        return xp.einsum(spec, values, *extra_ops)
+
+    @staticmethod
+    def gram(xp, a, d):  # only emitted when traceable=False; kept for completeness
+        if d is None:
+            return a.T @ a
+        return a.T @ (a * d[:, None])
+
+
+RUNTIME = FunctionalRuntime()
+
+
+class _TorchLinalg:
+    def __init__(self, torch):
+        self._t = torch
+
+    def inv(self, a):
+        return self._t.linalg.inv(a)
+
+    def det(self, a):
+        return self._t.linalg.det(a)
+
+    def slogdet(self, a):
+        return self._t.linalg.slogdet(a)
+
+
+class TorchNamespace:
+    """The NumPy names tcnb's generated code uses, on PyTorch tensors of one device."""
+
+    __name__ = "tcnb.bench.torch"
+
+    def __init__(self, torch, device="cpu"):
+        self._t = torch
+        self.device = torch.device(device)
+        self.linalg = _TorchLinalg(torch)
+        self.float64 = torch.float64
+        self.float32 = torch.float32
+        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "log1p", "cosh", "sinh",
+                     "abs", "sign", "square", "einsum", "broadcast_to", "reshape"):
+            setattr(self, name, getattr(torch, name))
+        self.arctan = torch.atan
+
+    # --- conversions
+    def _dtype(self, dtype):
+        if dtype is None or isinstance(dtype, self._t.dtype):
+            return dtype
+        import numpy
+        return {numpy.dtype("float64"): self._t.float64,
+                numpy.dtype("float32"): self._t.float32}[numpy.dtype(dtype)]
+
+    def _tensor_like(self, x, ref):
+        if isinstance(x, self._t.Tensor):
+            return x
+        return self._t.as_tensor(x, dtype=ref.dtype, device=ref.device)
+
+    def asarray(self, a, dtype=None):
+        return self._t.as_tensor(a, dtype=self._dtype(dtype), device=self.device)
+
+    def ascontiguousarray(self, a):
+        return a.contiguous()
+
+    # --- constructors
+    def zeros(self, shape, dtype=None):
+        return self._t.zeros(tuple(shape), dtype=self._dtype(dtype), device=self.device)
+
+    def full(self, shape, value, dtype=None):
+        return self._t.full(tuple(shape), float(value), dtype=self._dtype(dtype), device=self.device)
+
+    def eye(self, n, dtype=None):
+        return self._t.eye(int(n), dtype=self._dtype(dtype), device=self.device)
+
+    # --- reductions and layout
+    def sum(self, a, axis=None, keepdims=False):
+        if axis is None:
+            out = self._t.sum(a)
+            return out.reshape((1,) * a.dim()) if keepdims else out
+        return self._t.sum(a, dim=axis, keepdim=keepdims)
+
+    def max(self, a, axis=None, keepdims=False):
+        if axis is None:
+            out = self._t.amax(a, dim=tuple(range(a.dim())))
+            return out.reshape((1,) * a.dim()) if keepdims else out
+        return self._t.amax(a, dim=axis, keepdim=keepdims)
+
+    def squeeze(self, a, axis=None):
+        return self._t.squeeze(a) if axis is None else self._t.squeeze(a, dim=axis)
+
+    def transpose(self, a, axes=None):
+        if axes is None:
+            axes = tuple(reversed(range(a.dim())))
+        return a.permute(tuple(axes))
+
+    def tensordot(self, a, b, axes=2):
+        if isinstance(axes, int):
+            return self._t.tensordot(a, b, dims=axes)
+        ia, ib = axes
+        ia = [ia] if isinstance(ia, int) else list(ia)
+        ib = [ib] if isinstance(ib, int) else list(ib)
+        return self._t.tensordot(a, b, dims=(ia, ib))
+
+    # --- element-wise with scalar arguments
+    def maximum(self, a, b):
+        if not isinstance(b, self._t.Tensor):
+            return self._t.clamp(a, min=float(b))
+        if not isinstance(a, self._t.Tensor):
+            return self._t.clamp(b, min=float(a))
+        return self._t.maximum(a, b)
+
+    def logaddexp(self, a, b):
+        ref = a if isinstance(a, self._t.Tensor) else b
+        return self._t.logaddexp(self._tensor_like(a, ref), self._tensor_like(b, ref))
+
+    def heaviside(self, a, value):
+        return self._t.heaviside(a, self._tensor_like(value, a))

@@ -1,0 +1,495 @@
+"""Matrix notation (``Xᵀ diag(s) X``) for expressions whose tensors all have rank ≤ 2.
+
+An einsum is read as a graph: every factor is a two-port (a matrix has ports for its two indices,
+a column vector one port and an open end), every index joins exactly two ports (the result's
+indices are ports too). Paths from the result's first index to its second are matrix chains
+(``Xᵀ X``), paths between open ends are scalars (``xᵀ A y``), cycles are traces (``tr(A B)``).
+Before that, factors with equal index sets are multiplied entry-wise (``⊙``), a vector whose index
+is shared three ways becomes ``diag(v)``, an index summed over one factor only gets a ones-vector
+(``1ᵀ x``), and for a vector result, vectors indexed by the result index become a Hadamard factor
+(``y ⊙ (X w)``). Anything else (rank-3 tensors, an index shared by three matrices, diagonal
+results) is not matrix-representable: ``to_matrix`` returns None.
+
+Spelling (plain text): ``Xᵀ`` transpose, ``A⁻¹`` inverse, ``diag(v)`` the diagonal matrix of a
+vector, ``diagonal(A)`` the diagonal of a matrix, ``tr(A)``, ``⊙`` Hadamard product, ``1`` the
+ones-vector, ``I`` the identity, ``σ`` the sigmoid, other functions by name.
+"""
+from __future__ import annotations
+
+import sympy
+from sympy.printing.str import StrPrinter
+
+from .. import ir
+from ..functions import elementwise_name
+from .latex import apply_elementwise, number_latex, paren as latex_paren, symbol_latex
+
+ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
+END = object()  # the open end of a vector
+MAX_CHARS = 4000
+
+
+class NotMatrix(Exception):
+    """The expression has no matrix-notation form."""
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class _UnicodePrinter(StrPrinter):
+    """SymPy's str printer with σ, |t| and superscript integer powers (products become ⊙ later)."""
+
+    def _print_Function(self, e):
+        name = {"sigmoid": "σ", "absval": "abs"}.get(type(e).__name__)
+        if name:
+            return f"{name}({self._print(e.args[0])})"
+        return super()._print_Function(e)
+
+    def _print_Pow(self, e, rational=False):
+        b, x = e.args
+        if x.is_Integer and 2 <= int(x) <= 9:
+            base = self._print(b)
+            if not (b.is_Symbol or b.is_Function):
+                base = "(" + base + ")"
+            return base + str(int(x)).translate(_SUPERSCRIPT)
+        return super()._print_Pow(e, rational)
+
+
+class Text:
+    """Plain-text (Unicode) spelling."""
+    had = " ⊙ "
+    ones = "1"
+    identity = "I"
+    _NAMES = {"sigmoid": "σ"}
+
+    def paren(self, s):
+        return "(" + s + ")"
+
+    def transpose(self, s):
+        return s + "ᵀ"
+
+    def inverse(self, s):
+        return s + "⁻¹"
+
+    def call(self, name, arg):
+        return f"{name}({arg})"
+
+    def diag(self, s):
+        return self.call("diag", s)
+
+    def diagonal(self, s):
+        return self.call("diagonal", s)
+
+    def trace(self, s):
+        return self.call("tr", s)
+
+    def num(self, v):
+        return f"{v:g}"
+
+    def var(self, name):
+        return name
+
+    def scaled(self, c, s):
+        return f"{c} {s}"
+
+    def elementwise(self, fn, arg, arg_prec):
+        name = elementwise_name(fn)
+        if name is not None and isinstance(fn, sympy.Function) and fn.args == (ir.T,):
+            return self.call(self._NAMES.get(name, name), arg), ATOM
+        a = arg if arg_prec >= ATOM else self.paren(arg)
+        text = _UnicodePrinter().doprint(fn.subs(ir.T, sympy.Symbol("ARGMARKQZ"))).replace("*", " ⊙ ")
+        text = text.replace("(ARGMARKQZ)", "(" + arg + ")").replace("ARGMARKQZ", a)
+        prec = ADD if isinstance(fn, sympy.Add) else (
+            NEG if fn.could_extract_minus_sign() else (HAD if isinstance(fn, sympy.Mul) else ATOM))
+        return text, prec
+
+    def general(self, name, arg, arg_prec, params):
+        axis = dict(params).get("axis")
+        if name == "inv":
+            return self.inverse(arg if arg_prec >= ATOM else self.paren(arg)), ATOM
+        if name == "logdet":
+            return "log|det(" + arg + ")|", ATOM
+        extra = "" if axis is None else f", axis={axis}"
+        return self.call(name, arg + extra), ATOM
+
+
+class Latex(Text):
+    """LaTeX spelling (for MathJax)."""
+    had = r" \odot "
+    ones = r"\mathbf{1}"
+
+    def paren(self, s):
+        return latex_paren(s)
+
+    def transpose(self, s):
+        return _script(s, r"^{\top}")
+
+    def inverse(self, s):
+        return _script(s, "^{-1}")
+
+    def call(self, name, arg):
+        return rf"\operatorname{{{name}}}\left({arg}\right)"
+
+    def trace(self, s):
+        return self.call("tr", s)
+
+    def num(self, v):
+        return number_latex(v)
+
+    def var(self, name):
+        return symbol_latex(name)
+
+    def elementwise(self, fn, arg, arg_prec):
+        text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM)
+        return text, {0: ADD, 1: NEG, 2: PROD, 3: PROD}.get(prec, ATOM)
+
+    def general(self, name, arg, arg_prec, params):
+        axis = dict(params).get("axis")
+        a = arg if arg_prec >= ATOM else self.paren(arg)
+        if name == "inv":
+            return self.inverse(a), ATOM
+        if name == "det":
+            return rf"\det\left({arg}\right)", ATOM
+        if name == "logdet":
+            return rf"\log\left|\det {a}\right|", ATOM
+        extra = "" if axis is None else rf",\ \text{{axis}}={axis}"
+        return self.call(name, arg + extra), ATOM
+
+
+def _script(base: str, script: str) -> str:
+    """base with a superscript, grouped when base already ends in a script (no double ^)."""
+    if base.endswith("}") and not base.endswith(r"\right)}") and ("^" in base or "_" in base):
+        return "{" + base + "}" + script
+    return base + script
+
+
+# ----------------------------------------------------------------------------------------- factors
+
+class _Factor:
+    """One operand of a product: text, precedence, labels; kind plain/ones/identity/diag/had.
+
+    A ``diag`` factor keeps the text of its vector (``text``) and is spelled diag(text) in a chain.
+    """
+    __slots__ = ("text", "prec", "labels", "kind")
+
+    def __init__(self, text, prec, labels, kind="plain"):
+        self.text, self.prec, self.labels, self.kind = text, prec, tuple(labels), kind
+
+
+class MatrixPrinter:
+    def __init__(self, style: Text):
+        self.s = style
+        self.memo: dict[int, tuple[str, int]] = {}
+
+    def atom(self, text, prec):
+        return text if prec >= ATOM else self.s.paren(text)
+
+    def render(self, n: ir.Node) -> tuple[str, int]:
+        if n.id in self.memo:
+            return self.memo[n.id]
+        if n.rank > 2:
+            raise NotMatrix
+        if isinstance(n, ir.Einsum):
+            out = self.with_coef(*self.einsum(n))
+        else:
+            out = self._render(n)
+        if len(out[0]) > MAX_CHARS:
+            raise NotMatrix
+        self.memo[n.id] = out
+        return out
+
+    def _render(self, n: ir.Node) -> tuple[str, int]:
+        s = self.s
+        if isinstance(n, ir.Var):
+            return s.var(n.name), ATOM
+        if isinstance(n, ir.Const):
+            if not n.shape:
+                return s.num(n.value), (NEG if n.value < 0 else ATOM)
+            ones = s.ones if n.rank == 1 else s.ones + " " + s.transpose(s.ones)
+            if n.value == 1.0:
+                return ones, (ATOM if n.rank == 1 else PROD)
+            return s.scaled(s.num(n.value), ones), (NEG if n.value < 0 else PROD)
+        if isinstance(n, ir.Delta):
+            if len(n.dims) != 1:
+                raise NotMatrix
+            return s.identity, ATOM
+        if isinstance(n, ir.Elementwise):
+            arg, prec = self.render(n.arg)
+            return s.elementwise(n.fn, arg, prec)
+        if isinstance(n, ir.General):
+            arg, prec = self.render(n.arg)
+            return s.general(n.name, arg, prec, n.params)
+        if isinstance(n, ir.Add):
+            return self.add(n)
+        raise NotMatrix
+
+    def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
+        s = self.s
+        if coef == 1.0:
+            return text, prec
+        if prec < HAD:
+            text = s.paren(text)
+        if coef == -1.0:
+            return "-" + text, NEG
+        c = s.scaled(s.num(abs(coef)), text)
+        return ("-" + c, NEG) if coef < 0 else (c, PROD)
+
+    def scaled(self, n: ir.Node) -> tuple[float, str | None, int]:
+        """(numeric coefficient, the rest or None when n is just a number, precedence)."""
+        if isinstance(n, ir.Const) and not n.shape:
+            return n.value, None, ATOM
+        if n.rank > 2:
+            raise NotMatrix
+        if isinstance(n, ir.Einsum):
+            return self.einsum(n)
+        if isinstance(n, ir.Elementwise):
+            c, rest = n.fn.as_coeff_Mul()
+            if c.is_Number and c != 1 and ir.T in rest.free_symbols:
+                if rest == ir.T:
+                    c2, text, prec = self.scaled(n.arg)
+                    return float(c) * c2, text, prec
+                arg, prec = self.render(n.arg)
+                text, prec = self.s.elementwise(rest, arg, prec)
+                return float(c), text, prec
+        text, prec = self.render(n)
+        if prec == NEG and text.startswith("-"):
+            return -1.0, text[1:].lstrip(), PROD
+        return 1.0, text, prec
+
+    def add(self, n: ir.Add) -> tuple[str, int]:
+        s = self.s
+        parts = []
+        for k, t in enumerate(n.terms):
+            c, text, prec = self.scaled(t)
+            if text is None:
+                text, prec = s.num(abs(c)), ATOM
+            elif abs(c) != 1.0:
+                text, prec = self.with_coef(abs(c), text, prec)
+            if prec <= NEG:
+                text = s.paren(text)
+            sign = "-" if c < 0 else ("+" if k else "")
+            parts.append((f" {sign} " if k else sign) + text)
+        return "".join(parts), ADD
+
+    # ------------------------------------------------------------------------------------ einsum
+    def einsum(self, n: ir.Einsum) -> tuple[float, str, int]:
+        """(coefficient, text, precedence) of a product, or NotMatrix."""
+        s = self.s
+        out = list(n.out)
+        if len(set(out)) != len(out) or len(out) > 2:
+            raise NotMatrix  # a diagonal embedded in the result
+        coef = 1.0
+        scalars: list[tuple[str, int]] = []
+        factors: list[_Factor] = []
+        for op, labels in zip(n.operands, n.ins):
+            if len(labels) > 2:
+                raise NotMatrix
+            if isinstance(op, ir.Const) and labels:
+                if len(set(labels)) != len(labels):
+                    raise NotMatrix
+                coef *= op.value
+                for l in labels:  # a ones-matrix is an outer product of ones-vectors
+                    factors.append(_Factor(s.ones, ATOM, (l,), "ones"))
+                continue
+            if isinstance(op, ir.Delta):
+                if len(op.dims) != 1:
+                    raise NotMatrix
+                factors.append(_Factor(s.identity, ATOM, labels, "identity"))
+                continue
+            c, text, prec = self.scaled(op)
+            coef *= c
+            if text is None:
+                continue
+            if not labels:
+                scalars.append((text, prec))
+            else:
+                factors.append(_Factor(text, prec, labels))
+
+        def elsewhere(label, me):
+            return sum(l == label for g in factors if g is not me for l in g.labels) + out.count(label)
+
+        # A_ii: the diagonal of A (a vector) when i is used elsewhere, its trace when not
+        for k, f in enumerate(list(factors)):
+            if len(f.labels) == 2 and f.labels[0] == f.labels[1]:
+                if elsewhere(f.labels[0], f):
+                    factors[k] = _Factor(s.diagonal(f.text), ATOM, f.labels[:1])
+                else:
+                    factors[k] = None
+                    scalars.append((s.trace(f.text), ATOM))
+        factors = self._hadamard([f for f in factors if f is not None], out)
+        text, prec = self._assemble(factors, out, scalars)
+        return coef, text, prec
+
+    def _hadamard(self, factors, out):
+        """Factors with the same index set multiply entry-wise (⊙) where an index is shared 3+ ways."""
+        count: dict = {}
+        for f in factors:
+            for l in set(f.labels):
+                count[l] = count.get(l, 0) + 1
+        for l in out:
+            count[l] = count.get(l, 0) + 1
+        groups: dict = {}
+        for f in factors:
+            groups.setdefault(frozenset(f.labels), []).append(f)
+        merged = []
+        for key, fs in groups.items():
+            if len(fs) == 1 or all(count[l] <= 2 for l in key):
+                merged.extend(fs)
+                continue
+            plain = [f for f in fs if f.kind not in ("ones",)] or fs[:1]
+            if len(plain) == 1:
+                merged.append(plain[0])
+                continue
+            first = plain[0].labels
+            texts = [self.atom(f.text, f.prec) if f.labels == first or f.kind == "identity"
+                     else self.s.transpose(self.atom(f.text, f.prec)) for f in plain]
+            merged.append(_Factor(self.s.had.join(texts), HAD, first, "had"))
+        return merged
+
+    def _assemble(self, factors, out, scalars):
+        s = self.s
+        pulled = []
+        if len(out) == 1:
+            # y ⊙ (X w): vectors on the result index, when something else carries it too
+            vecs = [f for f in factors if f.labels == (out[0],) and f.kind != "ones"]
+            others = [f for f in factors if f not in vecs and out[0] in f.labels]
+            if vecs and others:
+                pulled = vecs
+                factors = [f for f in factors if f not in vecs]
+        # a vector on an index shared by two more ports becomes diag(v), splitting the index
+        fresh = iter(range(10**6))
+        factors = list(factors)
+        out = list(out)
+        for f in list(factors):
+            if len(f.labels) != 1 or f.kind == "ones":
+                continue
+            a = f.labels[0]
+            ports = [(g, k) for g in factors if g is not f for k, l in enumerate(g.labels) if l == a]
+            ports += [("out", k) for k, l in enumerate(out) if l == a]
+            if len(ports) < 2:
+                continue
+            if len(ports) > 2:
+                raise NotMatrix
+            b = ("split", next(fresh))
+            g, k = ports[1]
+            if g == "out":
+                out[k] = b
+            else:
+                labels = list(g.labels)
+                labels[k] = b
+                factors[factors.index(g)] = _Factor(g.text, g.prec, labels, g.kind)
+            factors[factors.index(f)] = _Factor(f.text, f.prec, (a, b), "diag")
+        # every index must now join exactly two ports; summed over one factor only: add 1
+        count: dict = {}
+        for f in factors:
+            for l in f.labels:
+                count[l] = count.get(l, 0) + 1
+        for l in out:
+            count[l] = count.get(l, 0) + 1
+        for l, c in list(count.items()):
+            if c == 1 and l not in out:
+                factors.append(_Factor(s.ones, ATOM, (l,), "ones"))
+            elif c > 2:
+                raise NotMatrix
+        used = [False] * len(factors)
+
+        def walk(label, target):
+            """Chain from port ``label`` until ``target`` or an open end: [(factor, transposed)]."""
+            chain = []
+            while label is not END and label != target:
+                k = next((k for k, f in enumerate(factors) if not used[k] and label in f.labels), None)
+                if k is None:
+                    raise NotMatrix
+                used[k] = True
+                f = factors[k]
+                if len(f.labels) == 1:
+                    chain.append((f, False))
+                    label = END
+                elif f.labels[0] == label:
+                    chain.append((f, False))
+                    label = f.labels[1]
+                else:
+                    chain.append((f, True))
+                    label = f.labels[0]
+            return chain, label
+
+        main = []
+        if len(out) == 2:
+            main, end = walk(out[0], out[1])
+            if end is END:
+                right, _ = walk(out[1], None)
+                main += [(f, not t) for f, t in reversed(right)]
+        elif len(out) == 1:
+            main, _ = walk(out[0], None)
+        # leftovers: scalar chains between open ends (1ᵀ first), then cycles (traces)
+        while not all(used):
+            vecs = [k for k, f in enumerate(factors) if not used[k] and len(f.labels) == 1]
+            if vecs:
+                k = min(vecs, key=lambda k: factors[k].kind != "ones")
+                used[k] = True
+                rest, _ = walk(factors[k].labels[0], None)
+                scalars.append(self._chain([(factors[k], True)] + rest))
+            else:
+                k = used.index(False)
+                used[k] = True
+                f = factors[k]
+                rest, _ = walk(f.labels[1], f.labels[0])
+                scalars.append((s.trace(self._chain([(f, False)] + rest)[0]), ATOM))
+        parts = list(scalars)
+        if main:
+            parts.append(self._chain(main))
+        if len(parts) == 1:
+            text, prec = parts[0]
+        elif parts:
+            text, prec = " ".join(t if p >= PROD else s.paren(t) for t, p in parts), PROD
+        else:
+            text, prec = None, ATOM
+        if pulled:
+            items = [self.atom(f.text, f.prec) for f in pulled]
+            if text is not None:
+                items.append(self.atom(text, prec))
+            return s.had.join(items), HAD
+        return (text, prec) if text is not None else (s.num(1.0), ATOM)
+
+    def _chain(self, chain) -> tuple[str, int]:
+        s = self.s
+        if len(chain) > 1:  # I next to anything is nothing
+            chain = [(f, t) for f, t in chain if f.kind != "identity"] or chain[:1]
+        merged = []  # diag(a) diag(b) = diag(a ⊙ b)
+        for f, t in chain:
+            if merged and f.kind == "diag" and merged[-1][0].kind == "diag":
+                g = merged[-1][0]
+                text = self.atom(g.text, g.prec) + s.had + self.atom(f.text, f.prec)
+                merged[-1] = (_Factor(text, HAD, g.labels, "diag"), False)
+            else:
+                merged.append((f, t))
+        texts = []
+        for f, t in merged:
+            if f.kind == "diag":
+                texts.append((s.diag(f.text), ATOM))
+            elif t and f.kind != "identity":
+                texts.append((s.transpose(self.atom(f.text, f.prec)), ATOM))
+            else:
+                texts.append((f.text, f.prec))
+        if len(texts) == 1:
+            return texts[0]
+        return " ".join(t if p >= PROD else s.paren(t) for t, p in texts), PROD
+
+
+def _to(node: ir.Node, style: Text) -> str | None:
+    try:
+        text, _ = MatrixPrinter(style).render(node)
+        return text
+    except NotMatrix:
+        return None
+    except Exception:  # display helper: not representable rather than an error
+        return None
+
+
+def to_matrix(node: ir.Node) -> str | None:
+    """Matrix notation in Unicode plain text (``Xᵀ diag(s) X``), or None when not representable."""
+    return _to(node, Text())
+
+
+def to_matrix_latex(node: ir.Node) -> str | None:
+    """Matrix notation in LaTeX (``X^{\\top} \\operatorname{diag}\\left(s\\right) X``), or None."""
+    return _to(node, Latex())
