@@ -51,7 +51,15 @@ class Prod:
     def shape(self):
         return tuple(self.dims[l] for l in self.out)
 
+    def uncovered(self) -> set:
+        """Output labels no factor has: new axes (x[:, None]) waiting to be broadcast."""
+        return set(self.out) - {l for _, labels in self.factors for l in labels}
+
     def node(self) -> ir.Node:
+        free = [l for l in self.out if l in self.uncovered()]
+        if free:
+            ones = (ir.Const.make(1.0, tuple(self.dims[l] for l in free)), tuple(free))
+            return Prod(self.factors + [ones], self.out, self.dims).node()
         if len(self.factors) == 1 and self.factors[0][1] == self.out:
             return self.factors[0][0]
         return ir.Einsum.make([f for f, _ in self.factors], [l for _, l in self.factors], self.out)
@@ -410,7 +418,30 @@ class _Parser:
                       expected=f"{n}[" + ", ".join("ijkl"[:node.rank]) + "]")
         return Prod.of(node)
 
+    def new_axes(self, e: ast.Subscript):
+        """x[:, None]: NumPy's new axis of size 1, broadcast against whatever it meets."""
+        base = self.as_prod(self.expr(e.value), e.value)
+        elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+        if sum(isinstance(x, ast.Slice) for x in elts) != len(base.out):
+            self.fail(e, f"{sum(isinstance(x, ast.Slice) for x in elts)} ':' for a tensor of rank {len(base.out)}",
+                      expected=f"{len(base.out)} ':' plus any number of None", cls=ShapeError)
+        it = iter(base.out)
+        out, dims = [], dict(base.dims)
+        for x in elts:
+            if isinstance(x, ast.Slice):
+                out.append(next(it))
+            else:
+                lab = fresh_label()
+                dims[lab] = sympy.Integer(1)
+                out.append(lab)
+        return Prod(base.factors, tuple(out), dims)
+
     def subscript(self, e: ast.Subscript):
+        elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+        if not self.index_mode and elts and all(
+                (isinstance(x, ast.Slice) and x.lower is None and x.upper is None and x.step is None)
+                or (isinstance(x, ast.Constant) and x.value is None) for x in elts):
+            return self.new_axes(e)
         if not self.index_mode:
             self.fail(e, "indices are only used in index notation",
                       expected="a definition like G[i, j] = X[k, i] * X[k, j]")
@@ -552,6 +583,12 @@ class _Parser:
             lb = b.out[ib] if ib >= 0 else None
             if la is not None and lb is not None:
                 da, db = a.dims[la], b.dims[lb]
+                if da == 1 and db != 1 and la in a.uncovered():  # a new axis meets a real one
+                    a = Prod(a.factors, a.out, {**a.dims, la: db})
+                    da = db
+                elif db == 1 and da != 1 and lb in b.uncovered():
+                    b = Prod(b.factors, b.out, {**b.dims, lb: da})
+                    db = da
                 if da != db:
                     self.fail(e, f"shapes {shape_str(a.shape)} and {shape_str(b.shape)} do not broadcast: "
                                  f"dimension {da} against {db}", expected="equal dimension symbols", cls=ShapeError)
