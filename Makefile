@@ -1,7 +1,7 @@
 # tcnb — set up and run everything from a fresh clone.
 #
-#   make lab     venv + .[notebook,bench], Graphviz; derive examples/logreg.tensor; execute the tutorial
-#                into build/tutorial.ipynb; then open JupyterLab (only on a terminal and when
+#   make lab     venv + .[notebook,bench], Graphviz; derive examples/logreg.tensor; execute the tour
+#                notebook into build/01-tour.ipynb; then open JupyterLab (only on a terminal and when
 #                TCNB_NO_SERVER is unset)
 #   make test    venv + .[test,notebook], Graphviz, Chromium (for the browser test); run pytest
 #   make bench   venv + .[bench]; run benchmarks/run_all.py
@@ -48,11 +48,11 @@ lab: graphviz $(VENV)/.stamp-lab
 	$(PY) -m tcnb derive examples/logreg.tensor --of f --wrt w --order 2 --format latex
 	@mkdir -p build
 	$(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
-		--output-dir build --output tutorial.ipynb notebooks/tutorial.ipynb
-	@echo "Executed tutorial notebook: build/tutorial.ipynb"
+		--output-dir build --output 01-tour.ipynb notebooks/01-tour.ipynb
+	@echo "Executed tour notebook: build/01-tour.ipynb"
 	@if [ -z "$${TCNB_NO_SERVER+set}" ] && [ -t 0 ]; then \
 		echo "Starting JupyterLab (Ctrl-C to stop; set TCNB_NO_SERVER=1 to skip)"; \
-		$(JUPYTER) lab $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) notebooks/tutorial.ipynb; \
+		$(JUPYTER) lab $$([ "$$(id -u)" -eq 0 ] && echo --allow-root) notebooks/01-tour.ipynb; \
 	else \
 		echo "Not starting JupyterLab (TCNB_NO_SERVER is set or stdin is not a terminal)."; \
 	fi

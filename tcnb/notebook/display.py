@@ -7,7 +7,7 @@ whole display falls back to plain text.
     from tcnb.notebook.display import show, ExprView
     show(H, parts=("latex", "graph", "stats"), sizes={"m": 1000, "n": 100})
 
-``%load_ext tcnb`` registers these views as IPython's HTML formatter for Expr, Program and
+``%load_ext tcnb`` registers these views as IPython's mimebundle printer for Expr, Program and
 Structured, so a plain ``H`` at the end of a cell shows the formula, matrix notation and DAG.
 """
 from __future__ import annotations
@@ -290,7 +290,9 @@ class ProgramView(_View):
         decl = ", ".join(f"{n} ∈ ℝ{shape_text(e) if e.shape else ''}" for n, e in p.variables.items())
         head = f"program <b>{html.escape(self.name)}</b>: " if self.name else ""
         out = [f'<div class="tcnb-program"><div>{head}{html.escape(decl)}</div>']
-        out.append(_math_html(latex_of(p)) or f"<pre>{html.escape(repr(p))}</pre>")
+        for name, e in p.definitions.items():  # one display block each: definitions may be aligned blocks
+            tex = safe(e.latex)
+            out.append(_math_html(f"$${tex}$$") if tex else f"<pre>{html.escape(safe(lambda: repr(e)) or name)}</pre>")
         if self.graph and p.definitions:
             count = safe(lambda: len(ir.topological([e.node for e in p.definitions.values()])))
             out.append(graph_html(lambda: program_graph(p), self.max_nodes, count))
@@ -386,15 +388,17 @@ _FORMATTED = ()
 
 
 def register_formatters(ip) -> None:
-    """Make a plain ``H`` (or program, or compressed result) in a cell show the HTML view."""
+    """Make a plain ``H`` (or program, or compressed result) at the end of a cell show its view:
+    formula, matrix notation and DAG. Registered as IPython's mimebundle printer for these types,
+    so it takes the place of their own ``_repr_mimebundle_`` and never raises."""
     global _FORMATTED
-    fmt = ip.display_formatter.formatters["text/html"]
+    fmt = ip.display_formatter.mimebundle_formatter
     _FORMATTED = (tcnb.Expr, tcnb.Program, tcnb.Structured)
     for cls in _FORMATTED:
-        fmt.for_type(cls, lambda obj: view(obj)._repr_html_())
+        fmt.for_type(cls, lambda obj: view(obj)._repr_mimebundle_())
 
 
 def unregister_formatters(ip) -> None:
-    fmt = ip.display_formatter.formatters["text/html"]
+    fmt = ip.display_formatter.mimebundle_formatter
     for cls in _FORMATTED:
         fmt.type_printers.pop(cls, None)

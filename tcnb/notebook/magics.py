@@ -33,7 +33,7 @@ class CellError(Exception):
     """A bad cell: ``message`` located at (1-based) ``line`` and (0-based) ``col`` of the cell."""
 
     def __init__(self, message: str, line: int | None = None, col: int | None = None,
-                 kind: str = "Error"):
+                 kind: str = "DeriveError"):
         super().__init__(message)
         self.message, self.line, self.col, self.kind = message, line, col, kind
 
@@ -104,14 +104,13 @@ def parse_derive_line(text: str, lineno: int, resolve) -> DeriveLine:
     if fn == "derivative" and len(args) == 3:  # derivative(f, w, 3)
         kwargs["order"] = args.pop()
         kwargs["order"] = _constant(kwargs["order"], "order", int, lineno, col)
+    for a in args:
+        if not isinstance(a, ast.Name):
+            raise CellError(f"arguments of {fn} must be names of expressions or variables", lineno, col(a))
     if not lo <= len(args) <= hi:
         names = {"hvp": "(f, w, v)"}.get(fn, "(f, w)")
         raise CellError(f"{fn} takes {lo} expression arguments {names}, got {len(args)}", lineno, col(call))
-    values = []
-    for a in args:
-        if isinstance(a, ast.Starred) or not isinstance(a, ast.Name):
-            raise CellError(f"arguments of {fn} must be names of expressions or variables", lineno, col(a))
-        values.append(resolve(a.id, lineno, col(a)))
+    values = [resolve(a.id, lineno, col(a)) for a in args]
     for kw in call.keywords:
         if kw.arg is None or kw.arg not in KEYWORDS or (kw.arg == "order") != (fn == "derivative"):
             allowed = "order=, mode=, compress=" if fn == "derivative" else "mode=, compress="

@@ -101,7 +101,12 @@ class GraphExplorer(W.VBox):
                 self._exprs[key] = self.f
             else:
                 _, order, mode, compress = key
-                self._exprs[key] = tcnb.derivative(self.f, self.wrt, order=order, mode=mode, compress=compress)
+                kw = dict(mode=mode, compress=compress)
+                if self.f.rank == 0 and order in (1, 2):  # named grad / Hessian in the pictures
+                    fn = tcnb.grad if order == 1 else tcnb.hessian
+                    self._exprs[key] = fn(self.f, self.wrt, **kw)
+                else:
+                    self._exprs[key] = tcnb.derivative(self.f, self.wrt, order=order, **kw)
         return self._exprs[key]
 
     def _svg_for(self, key) -> str:

@@ -1,0 +1,10 @@
+"""Notebook widgets (ipywidgets 8): a graph explorer and a teaching step-through.
+
+    from tcnb.widgets import GraphExplorer, Stepper
+    GraphExplorer(prog["f"], prog["w"], order=2, sizes={"m": 2000, "n": 1000})
+    Stepper(prog["f"], prog["w"], mode="reverse")
+"""
+from .graph_explorer import GraphExplorer
+from .stepper import Stepper
+
+__all__ = ["GraphExplorer", "Stepper"]
