@@ -31,6 +31,10 @@ def fresh_label():
     return ("_", next(_fresh))
 
 
+def _label_name(l) -> str:
+    return l if isinstance(l, str) else "(an implicit axis)"
+
+
 @dataclass
 class Prod:
     """A pending product: Σ over labels not in ``out`` of Π factors, times ``coef``."""
@@ -78,7 +82,8 @@ class Prod:
         dims = dict(self.dims)
         for l, d in other.dims.items():
             if dims.setdefault(l, d) != d:
-                raise ShapeError(f"dimension {dims[l]} does not match {d}")
+                raise ShapeError(f"index '{_label_name(l)}' is used for dimension {dims[l]} and for {d}",
+                                 expected=f"one dimension per index name")
         if out is None:
             out = tuple(dict.fromkeys(self.out + other.out))
         return Prod(self.factors + other.factors, tuple(out), dims)
@@ -201,7 +206,7 @@ class _Parser:
                 self.check_new_name(target)
                 self.index_mode = False
                 value = self.expr(stmt.value)
-                node = value.node() if isinstance(value, Prod) else value
+                node = value.node() if isinstance(value, Prod) else ir.Const.make(value)
                 self.define(target.id, node, stmt)
                 return
             if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
@@ -709,7 +714,8 @@ class _Parser:
         handler = getattr(self, "fn_" + fname, None)
         if handler is None:
             if fname in self.variables or fname in self.definitions:
-                self.fail(e.func, f"'{fname}' is a tensor, not a function")
+                self.fail(e.func, f"'{fname}' is a tensor, not a function",
+                          expected="a function name such as exp, sum, inv, or * for a product")
             self.fail(e.func, f"unknown function '{fname}'", expected="one of " + ", ".join(_BUILTINS))
         return handler(e, kwargs)
 

@@ -26,8 +26,8 @@ class Generated:
     node_bytes: dict = field(default_factory=dict)  # node id -> bytes of its dense value
 
 
-def _materialise_const(node, xp):
-    return f"_rt.full({xp}, {tuple(int(s) for s in node.shape)}, {node.value!r}, dtype)"
+def _materialise_const(node, xp, shape):
+    return f"_rt.full({xp}, {tuple(int(s) for s in shape)}, {node.value!r}, dtype)"
 
 
 def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tcnb_fn",
@@ -74,7 +74,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
         if n.id in value:
             return value[n.id]
         if isinstance(n, ir.Const):
-            return _materialise_const(n, xp) if n.shape else repr(n.value)
+            return _materialise_const(n, xp, shapes[n.id]) if n.shape else f"{xp}.asarray({n.value!r}, dtype=dtype)"
         if isinstance(n, ir.Delta):
             return f"_rt.delta({xp}, {tuple(shapes[n.id][:len(n.dims)])}, dtype)"
         if isinstance(n, ir.IndexMap):
@@ -90,7 +90,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
         if n.id in inline:
             continue
         if isinstance(n, ir.Const):
-            expr = _materialise_const(n, xp)
+            expr = _materialise_const(n, xp, shapes[n.id])
         elif isinstance(n, (ir.Delta, ir.IndexMap)):
             expr = val(n)
         elif isinstance(n, ir.Add):
@@ -189,11 +189,10 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
         expr = low.product(core, core_out)
     else:
         expr = None
-    if coef != 1.0:
-        c = repr(coef)
-        expr = c if expr is None else f"{c} * {low.named(expr)}"
-    if expr is None:
-        expr = "1.0"
+    if expr is None:  # a product of constants only (a count such as m * n)
+        expr = f"{xp}.asarray({coef!r}, dtype=dtype)"
+    elif coef != 1.0:
+        expr = f"{coef!r} * {low.named(expr)}"
     if core_out != distinct:  # broadcast over labels only a ones-tensor has
         dshape = tuple(low.sizes[l] for l in distinct)
         if core_out:

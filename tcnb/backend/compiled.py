@@ -41,13 +41,16 @@ class Compiled:
         xp = self.xp
         unknown = sorted(set(arrays) - self.known)
         sizes: dict[str, int] = {}
+        dim_names = self._needed | {s.name for v in self.vars + self.extra for d in v.shape
+                                    for s in d.free_symbols}
         for name in unknown:  # sizes may be passed directly: n=100
-            if isinstance(arrays[name], numbers.Integral) and name not in self.known:
+            if isinstance(arrays[name], numbers.Integral) and name in dim_names:
                 sizes[name] = int(arrays[name])
         unknown = [u for u in unknown if u not in sizes]
         if unknown:
             raise BindingError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
-                               expected=f"arrays for {', '.join(v.name for v in self.vars) or 'no variables'}")
+                               expected=f"arrays for {', '.join(v.name for v in self.vars) or 'no variables'}"
+                                        + (f", or sizes for {', '.join(sorted(dim_names))}" if dim_names else ""))
         bound, origin, float32 = {}, {}, True
         for v in self.vars + [u for u in self.extra if u.name in arrays]:
             if v.name not in arrays:
@@ -56,7 +59,11 @@ class Compiled:
             a = arrays[v.name]
             if type(a).__module__.startswith("cupy") and xp.__name__ == "numpy":
                 a = a.get()
-            a = xp.asarray(a)
+            try:
+                a = xp.asarray(a)
+            except (ValueError, TypeError) as exc:
+                raise BindingError(f"variable '{v.name}' is not a rectangular array of numbers: {exc}",
+                                   expected=f"an array of shape {shape_str(v.shape)}") from None
             if a.dtype.kind in "biu":
                 a = a.astype(xp.float64)
             elif a.dtype.kind not in "f":

@@ -178,4 +178,6 @@ class TorchNamespace:
         return self._t.logaddexp(self._tensor_like(a, ref), self._tensor_like(b, ref))
 
     def heaviside(self, a, value):
-        return self._t.heaviside(a, self._tensor_like(value, a))
+        # torch.heaviside has no derivative; this spelling has derivative zero, like the step itself
+        step = (a > 0).to(a.dtype)
+        return step if float(value) == 0.0 else step + (a == 0).to(a.dtype) * float(value)

@@ -13,7 +13,7 @@ import sympy
 
 from .. import ir
 from ..dims import resolve_shape
-from ..einstein import spec_of
+from ..einstein import index_map_text, spec_of
 from ..errors import BackendUnavailableError, TcnbError
 from ..functions import elementwise_name
 
@@ -30,6 +30,7 @@ _STYLE = {  # kind -> node attributes
     "add": dict(shape="circle", style="filled", fillcolor="#fce4d6", color="#c55a11"),
     "elementwise": dict(shape="ellipse", style="filled", fillcolor="#ede2f6", color="#7030a0"),
     "general": dict(shape="hexagon", style="filled", fillcolor="#f8cbad", color="#843c0c"),
+    "indexmap": dict(shape="diamond", style="filled", fillcolor="#d9ead3", color="#38761d"),
 }
 _HIGHLIGHT = dict(color="#d00000", penwidth="3", fontcolor="#d00000")
 MAX_FORMULA = 40
@@ -65,6 +66,8 @@ def label(node: ir.Node, sizes=None) -> str:
         return ("1" if node.value == 1.0 else f"{node.value:g}") + shape
     if isinstance(node, ir.Delta):
         return ("δ dense" if node.dense else "δ") + "\n" + _shape_text(node, sizes)
+    if node.kind == "indexmap":
+        return index_map_text(node)
     if isinstance(node, ir.Einsum):
         return f"*({spec_of(node)})" + shape
     if isinstance(node, ir.Add):
@@ -122,6 +125,7 @@ def to_digraph(node: ir.Node, name: str | None = None, highlight=None, sizes=Non
                 text = f"{name} =\n{text}"
         if n.id in hl:
             attrs.update(_HIGHLIGHT)
+        text = text.replace("\\", "\\\\").replace("\n", "\\n")  # DOT escapes: one line per node
         g.node(f"n{n.id}", text, tooltip=f"node {n.id}: {n.kind}", **attrs)
     for ch, parent, k in edges:
         lab = _edge_label(parent, k)

@@ -130,8 +130,18 @@ def _sympy_prec(fn: sympy.Expr) -> int:
     return ATOM
 
 
+def tidy_formula(fn: sympy.Expr) -> sympy.Expr:
+    """Whole-number floats as integers (``1.0 + t`` -> ``1 + t``) for printing."""
+    try:
+        floats = {f: sympy.Integer(int(f)) for f in fn.atoms(sympy.Float) if float(f).is_integer()}
+        return fn.xreplace(floats) if floats else fn
+    except Exception:  # pragma: no cover - printing must not fail on odd formulas
+        return fn
+
+
 def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool) -> tuple[str, int]:
     """LaTeX of fn applied to an argument in LaTeX; parentheses only where the formula needs them."""
+    fn = tidy_formula(fn)
     try:
         template = elementwise_latex(fn, _MARK)
     except Exception:
@@ -154,6 +164,29 @@ def general_latex(name: str, arg: str) -> str:
         except (KeyError, IndexError, ValueError):  # literal braces not doubled (``{a}^{-1}``)
             return fmt.replace("{a}", arg)
     return rf"\operatorname{{{escape_text(name)}}}\left({arg}\right)"
+
+
+def affine_latex(row, offset, names) -> str:
+    """Σ_q row[q]·names[q] + offset as a subscript (``i+j``, ``2i-j+1``, ``n-1-i``)."""
+    parts = []
+    for a, nm in zip(row, names):
+        if a:
+            parts.append(("-" if a < 0 else "+", ("" if abs(a) == 1 else str(abs(a))) + nm))
+    off = sympy.sympify(offset)
+    if off != 0:
+        neg = off.could_extract_minus_sign()
+        body = -off if neg else off
+        text = sympy.latex(body)
+        if neg and isinstance(body, sympy.Add):
+            text = paren(text)
+        parts.append(("-" if neg else "+", text))
+    if not parts:
+        return "0"
+    parts.sort(key=lambda p: p[0] == "-")  # n-1-i rather than -i+n-1
+    out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+    for sign, t in parts[1:]:
+        out += sign + t
+    return out
 
 
 # --------------------------------------------------------------------------------------- the printer
@@ -187,13 +220,12 @@ class LatexPrinter:
 
     # ------------------------------------------------------------------ which nodes get a t_k line
     def _plan(self) -> set[int]:
-        leaf = (ir.Var, ir.Const, ir.Delta)
         named = {n.id for n in self.order
-                 if n is not self.root and self.counts[n.id] > 1 and not isinstance(n, leaf)}
+                 if n is not self.root and self.counts[n.id] > 1 and n.children}
         for n in self.order:
-            if isinstance(n, ir.Elementwise) and not isinstance(n.arg, leaf) and n.fn.count(ir.T) > 1:
+            if isinstance(n, ir.Elementwise) and n.arg.children and n.fn.count(ir.T) > 1:
                 named.add(n.arg.id)  # the argument appears several times in the formula
-            if isinstance(n, ir.General) and not isinstance(n.arg, leaf):
+            if isinstance(n, ir.General) and n.arg.children:
                 if self._matrix_form(n.arg, named) is None:
                     named.add(n.arg.id)  # printed as a whole tensor: needs a name
         named.discard(self.root.id)
@@ -207,8 +239,8 @@ class LatexPrinter:
             return self.whole_memo[node.id]
         text = None
         inner = ir.topological([node])
-        if not any(n.id in named or (self.counts[n.id] > 1 and n is not node and
-                                     not isinstance(n, (ir.Var, ir.Const, ir.Delta))) for n in inner):
+        if not any(n.id in named or (self.counts[n.id] > 1 and n is not node and n.children)
+                   for n in inner):
             from .matrix import to_matrix_latex
             try:
                 text = to_matrix_latex(node)
@@ -226,9 +258,12 @@ class LatexPrinter:
             if n.id in self.to_name:
                 tname = f"t_{{{len(self.names) + 1}}}"
                 self.letters = _Letters(self.avoid)
-                idx = [self.letters.fresh() for _ in range(n.rank)]
-                body = self.body(n, idx)
-                lhs = ("{" + tname + "}_" + sub(idx)) if idx else tname
+                if isinstance(n, ir.General):  # a whole-tensor function: defined as a whole
+                    lhs, body = tname, self.general(n, [])[0]
+                else:
+                    idx = [self.letters.fresh() for _ in range(n.rank)]
+                    body = self.body(n, idx)
+                    lhs = ("{" + tname + "}_" + sub(idx)) if idx else tname
                 lines.append(lhs + " &= " + body)
                 self.names[n.id] = tname
         self.letters = _Letters(self.avoid | set(indices or ()))
@@ -269,6 +304,11 @@ class LatexPrinter:
             r = len(n.dims)
             parts = [r"\delta_" + sub([idx[p], idx[r + p]]) for p in range(r)]
             return " ".join(parts), (ATOM if r == 1 else MUL)
+        if n.kind == "indexmap":
+            r = len(n.in_dims)
+            parts = [r"\delta_{" + idx[r + k] + r",\," + affine_latex(row, c, idx[:r]) + "}"
+                     for k, (row, c) in enumerate(zip(n.matrix, n.offset))]
+            return " ".join(parts) or "1", (ATOM if len(parts) == 1 else MUL)
         if isinstance(n, ir.Elementwise):
             return self.elementwise(n, idx)
         if isinstance(n, ir.General):
@@ -322,16 +362,29 @@ class LatexPrinter:
                 deltas.append((r"\delta_" + sub([lab[l], idx[pos]]), ATOM))
             else:
                 lab[l] = idx[pos]
+        maps = self._substitutable_maps(n, lab)
         summed = []
         for labels in n.ins:
             for l in labels:
-                if l not in lab:
+                if l not in lab and not any(l in m.values() for m in maps.values()):
                     lab[l] = self.letters.fresh()
                     summed.append(lab[l])
+        for k, rows in maps.items():  # x[i + j]: the map's target index is written as i + j
+            op, labels = n.operands[k], n.ins[k]
+            r = len(op.in_dims)
+            for q, target in rows.items():
+                lab[target] = affine_latex(op.matrix[q], op.offset[q], [lab[l] for l in labels[:r]])
         coef = 1.0
         outer, inner, sums = list(deltas), [], []
-        for op, labels in zip(n.operands, n.ins):
+        for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
             sub_idx = [lab[l] for l in labels]
+            if k in maps:
+                r = len(op.in_dims)
+                rest = [r"\delta_{" + sub_idx[r + q] + r",\," + affine_latex(row, c, sub_idx[:r]) + "}"
+                        for q, (row, c) in enumerate(zip(op.matrix, op.offset)) if q not in maps[k]]
+                for text in rest:
+                    (inner if set(sub_idx) & set(summed) else outer).append((text, ATOM))
+                continue
             if isinstance(op, ir.Const) and op.id not in self.names and labels and op.value == 1.0:
                 continue  # a ones-tensor only broadcasts (its sums stay in the \sum)
             c, text, prec = self.scaled(op, sub_idx)
@@ -359,6 +412,29 @@ class LatexPrinter:
             return coef, (sums or outer or inner)[0][0], (sums or outer or inner)[0][1]
         return coef, " ".join(parts), (SUM if sums else MUL)
 
+    def _substitutable_maps(self, n: ir.Einsum, lab: dict) -> dict:
+        """{operand position: {row: target label}} for index-map rows whose target index is summed
+        and used by nothing else that is substituted: x_{l} δ_{l, i+j} summed over l is x_{i+j}."""
+        maps: dict = {}
+        taken: set = set()
+        for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
+            if op.kind != "indexmap" or op.id in self.names:
+                continue
+            r = len(op.in_dims)
+            rows = {}
+            for q, target in enumerate(labels[r:]):
+                if target in lab or target in taken or target in labels[:r] \
+                        or list(labels).count(target) > 1:
+                    continue
+                if any(target in m_labels[:len(m.in_dims)] for m, m_labels in zip(n.operands, n.ins)
+                       if m.kind == "indexmap"):
+                    continue
+                rows[q] = target
+                taken.add(target)
+            if rows:
+                maps[k] = rows
+        return maps
+
     def add(self, n: ir.Add, idx) -> tuple[str, int]:
         pieces = []
         for k, t in enumerate(n.terms):
@@ -377,29 +453,33 @@ class LatexPrinter:
         arg, prec = self.entry(n.arg, idx)
         return apply_elementwise(n.fn, arg, prec >= ATOM)
 
-    def whole(self, n: ir.Node) -> str:
-        """A whole tensor (the argument of a general function), without indices."""
+    def whole(self, n: ir.Node) -> tuple[str, bool]:
+        """A whole tensor (the argument of a general function) without indices, and whether it is a
+        single symbol (needs no parentheses of its own)."""
         if n.id in self.names:
-            return self.names[n.id]
+            return self.names[n.id], True
         if isinstance(n, ir.Var):
-            return symbol_latex(n.name)
+            return symbol_latex(n.name), True
         if isinstance(n, ir.Const):
-            return number_latex(n.value) if not n.shape or n.value != 1.0 else r"\mathbb{1}"
+            return (number_latex(n.value) if not n.shape or n.value != 1.0 else r"\mathbb{1}"), True
         if isinstance(n, ir.Delta) and len(n.dims) == 1:
-            return "I"
+            return "I", True
         text = self._matrix_form(n, self.to_name)
         if text is not None:
-            return text if re.fullmatch(r"\\?[A-Za-z]+|\\mathit\{[^{}]*\}", text) else paren(text)
+            return text, bool(re.fullmatch(r"\\?[A-Za-z]+|\\mathit\{[^{}]*\}", text))
         # not planned (cannot happen for DAG nodes): spell the entry out with fresh indices
         idx = [self.letters.fresh() for _ in range(n.rank)]
         body, _ = self.entry(n, idx)
-        return r"\left[" + body + r"\right]" + ("_" + sub(idx) if idx else "")
+        return r"\left[" + body + r"\right]" + ("_" + sub(idx) if idx else ""), True
 
     def general(self, n: ir.General, idx) -> tuple[str, int]:
-        arg = self.whole(n.arg)
+        arg, simple = self.whole(n.arg)
         params = dict(n.params)
+        fmt = getattr(GENERAL.get(n.name), "latex", "") or ""
         if params.get("axis") is not None:
             arg += r";\ \text{axis } " + str(params["axis"])
+        elif not simple and r"\left({a}\right)" not in fmt:
+            arg = paren(arg)
         text = general_latex(n.name, arg)
         if not idx:
             return text, ATOM

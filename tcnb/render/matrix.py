@@ -16,12 +16,14 @@ ones-vector, ``I`` the identity, ``σ`` the sigmoid, other functions by name.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy
 from sympy.printing.str import StrPrinter
 
 from .. import ir
 from ..functions import elementwise_name
-from .latex import apply_elementwise, number_latex, paren as latex_paren, symbol_latex
+from .latex import apply_elementwise, number_latex, paren as latex_paren, symbol_latex, tidy_formula
 
 ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
 END = object()  # the open end of a vector
@@ -56,13 +58,22 @@ class _UnicodePrinter(StrPrinter):
 
 class Text:
     """Plain-text (Unicode) spelling."""
-    had = " ⊙ "
+    had = " ⊙ "      # Hadamard product
+    prod = " "       # matrix product
+    scalar_prod = " "  # a scalar times the rest
     ones = "1"
     identity = "I"
     _NAMES = {"sigmoid": "σ"}
 
     def paren(self, s):
         return "(" + s + ")"
+
+    def ones_vec(self, dim):
+        """The ones-vector of a dimension (the dimension is for spellings that need it)."""
+        return self.ones
+
+    def identity_mat(self, dim):
+        return self.identity
 
     def transpose(self, s):
         return s + "ᵀ"
@@ -83,6 +94,10 @@ class Text:
         return self.call("tr", s)
 
     def num(self, v):
+        v = float(v)
+        frac = Fraction(v).limit_denominator(100)
+        if not v.is_integer() and float(frac) == v:
+            return f"{frac.numerator}/{frac.denominator}"
         return f"{v:g}"
 
     def var(self, name):
@@ -96,6 +111,7 @@ class Text:
         if name is not None and isinstance(fn, sympy.Function) and fn.args == (ir.T,):
             return self.call(self._NAMES.get(name, name), arg), ATOM
         a = arg if arg_prec >= ATOM else self.paren(arg)
+        fn = tidy_formula(fn)
         text = _UnicodePrinter().doprint(fn.subs(ir.T, sympy.Symbol("ARGMARKQZ"))).replace("*", " ⊙ ")
         text = text.replace("(ARGMARKQZ)", "(" + arg + ")").replace("ARGMARKQZ", a)
         prec = ADD if isinstance(fn, sympy.Add) else (
@@ -204,14 +220,15 @@ class MatrixPrinter:
         if isinstance(n, ir.Const):
             if not n.shape:
                 return s.num(n.value), (NEG if n.value < 0 else ATOM)
-            ones = s.ones if n.rank == 1 else s.ones + " " + s.transpose(s.ones)
+            ones = s.ones_vec(n.shape[0]) if n.rank == 1 else \
+                s.prod.join([s.ones_vec(n.shape[0]), s.transpose(s.ones_vec(n.shape[1]))])
             if n.value == 1.0:
                 return ones, (ATOM if n.rank == 1 else PROD)
             return s.scaled(s.num(n.value), ones), (NEG if n.value < 0 else PROD)
         if isinstance(n, ir.Delta):
             if len(n.dims) != 1:
                 raise NotMatrix
-            return s.identity, ATOM
+            return s.identity_mat(n.dims[0]), ATOM
         if isinstance(n, ir.Elementwise):
             arg, prec = self.render(n.arg)
             return s.elementwise(n.fn, arg, prec)
@@ -288,12 +305,12 @@ class MatrixPrinter:
                     raise NotMatrix
                 coef *= op.value
                 for l in labels:  # a ones-matrix is an outer product of ones-vectors
-                    factors.append(_Factor(s.ones, ATOM, (l,), "ones"))
+                    factors.append(_Factor(s.ones_vec(n.label_dims[l]), ATOM, (l,), "ones"))
                 continue
             if isinstance(op, ir.Delta):
                 if len(op.dims) != 1:
                     raise NotMatrix
-                factors.append(_Factor(s.identity, ATOM, labels, "identity"))
+                factors.append(_Factor(s.identity_mat(op.dims[0]), ATOM, labels, "identity"))
                 continue
             c, text, prec = self.scaled(op)
             coef *= c
@@ -316,7 +333,7 @@ class MatrixPrinter:
                     factors[k] = None
                     scalars.append((s.trace(f.text), ATOM))
         factors = self._hadamard([f for f in factors if f is not None], out)
-        text, prec = self._assemble(factors, out, scalars)
+        text, prec = self._assemble(factors, out, scalars, n.label_dims)
         return coef, text, prec
 
     def _hadamard(self, factors, out):
@@ -345,7 +362,7 @@ class MatrixPrinter:
             merged.append(_Factor(self.s.had.join(texts), HAD, first, "had"))
         return merged
 
-    def _assemble(self, factors, out, scalars):
+    def _assemble(self, factors, out, scalars, label_dims):
         s = self.s
         pulled = []
         if len(out) == 1:
@@ -387,7 +404,7 @@ class MatrixPrinter:
             count[l] = count.get(l, 0) + 1
         for l, c in list(count.items()):
             if c == 1 and l not in out:
-                factors.append(_Factor(s.ones, ATOM, (l,), "ones"))
+                factors.append(_Factor(s.ones_vec(label_dims.get(l)), ATOM, (l,), "ones"))
             elif c > 2:
                 raise NotMatrix
         used = [False] * len(factors)
@@ -440,7 +457,7 @@ class MatrixPrinter:
         if len(parts) == 1:
             text, prec = parts[0]
         elif parts:
-            text, prec = " ".join(t if p >= PROD else s.paren(t) for t, p in parts), PROD
+            text, prec = s.scalar_prod.join(t if p >= PROD else s.paren(t) for t, p in parts), PROD
         else:
             text, prec = None, ATOM
         if pulled:
@@ -472,7 +489,7 @@ class MatrixPrinter:
                 texts.append((f.text, f.prec))
         if len(texts) == 1:
             return texts[0]
-        return " ".join(t if p >= PROD else s.paren(t) for t, p in texts), PROD
+        return s.prod.join(t if p >= PROD else s.paren(t) for t, p in texts), PROD
 
 
 def _to(node: ir.Node, style: Text) -> str | None:

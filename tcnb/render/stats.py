@@ -10,6 +10,8 @@ The estimates follow what the code generator runs (tcnb.backend.codegen):
   a scalar factor ≠ 1 adds one multiplication per result entry.
 * element-wise: result entries × the operations of the formula (``sympy.count_ops``, at least 1).
 * add: result entries × (terms − 1).
+* index maps (``x[i + j]``): a gather or scatter-add, one operation per entry of the map's
+  index ranges.
 * general: inv 2n³, det / logdet (2/3)n³ (an LU factorisation), softmax and logsumexp 4 per
   input entry.
 
@@ -42,6 +44,7 @@ _ROWS = [  # key, description
     ("general", "general functions"),
     ("unit_tensors", "unit tensors (δ)"),
     ("dense_unit_tensors", "materialised unit tensors"),
+    ("index_maps", "index maps"),
     ("flops", "FLOPs (estimated)"),
     ("peak_bytes", "peak memory (estimated)"),
     ("largest_node_bytes", "largest node"),
@@ -70,9 +73,11 @@ class Stats(dict):
     """A dict of cost figures with a readable repr and an HTML table for notebooks."""
 
     def __repr__(self) -> str:
-        return (f"{self['nodes']} nodes ({self['multiplications']} multiplications, "
-                f"{self['additions']} additions, {self['elementwise']} element-wise, "
-                f"{self['general']} general, {self['unit_tensors']} unit tensors), "
+        def n(key, word):
+            return f"{self[key]} {word}{'' if self[key] == 1 else 's'}"
+        return (f"{n('nodes', 'node')} ({n('multiplications', 'multiplication')}, "
+                f"{n('additions', 'addition')}, {self['elementwise']} element-wise, "
+                f"{self['general']} general, {n('unit_tensors', 'unit tensor')}), "
                 f"{_human_count(self['flops'])} FLOPs, peak {human_bytes(self['peak_bytes'])}, "
                 f"result {human_bytes(self['dense_bytes'])}")
 
@@ -99,9 +104,11 @@ def _check_sizes(sizes: dict) -> dict:
 
 def einsum_cost(n: ir.Einsum, label_size: dict) -> tuple[int, int]:
     """(FLOPs, entries of the largest intermediate other than the result) of one einsum node."""
-    subst, core, coef = {}, [], 1.0
+    subst, core, coef, gather = {}, [], 1.0, 0
     for op, labels in zip(n.operands, n.ins):
-        if isinstance(op, ir.Const):
+        if op.kind == "indexmap":  # a gather / scatter-add: one pass over the map's index ranges
+            gather += math.prod(label_size[l] for l in dict.fromkeys(labels[:len(op.in_dims)]))
+        elif isinstance(op, ir.Const):
             coef *= op.value
         elif isinstance(op, ir.Delta) and not op.dense:
             r = len(op.dims)
@@ -120,7 +127,7 @@ def einsum_cost(n: ir.Einsum, label_size: dict) -> tuple[int, int]:
     core = [tuple(root(l) for l in labels) for labels in core]
     out = tuple(dict.fromkeys(root(l) for l in n.out))
     out_entries = math.prod(label_size[l] for l in out)
-    extra = out_entries if coef != 1.0 else 0
+    extra = (out_entries if coef != 1.0 else 0) + gather
     if not core:
         return extra, 0
     covered = {l for labels in core for l in labels}
@@ -161,7 +168,7 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
     shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
     entries = {k: math.prod(s) for k, s in shapes.items()}
     counts = dict(nodes=len(order), variables=0, constants=0, multiplications=0, additions=0,
-                  elementwise=0, general=0, unit_tensors=0, dense_unit_tensors=0)
+                  elementwise=0, general=0, unit_tensors=0, dense_unit_tensors=0, index_maps=0)
     flops = 0
     transient: dict[int, int] = {}
     for n in order:
@@ -172,6 +179,8 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
         elif isinstance(n, ir.Delta):
             counts["unit_tensors"] += 1
             counts["dense_unit_tensors"] += int(n.dense)
+        elif n.kind == "indexmap":
+            counts["index_maps"] += 1
         elif isinstance(n, ir.Einsum):
             counts["multiplications"] += 1
             label_size = {l: resolve_shape((d,), sizes)[0] for l, d in n.label_dims.items()}
@@ -189,10 +198,10 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
             flops += _general_flops(n, lambda m: shapes[m.id])
 
     # live-set replay in the generated program's order
-    def materialised(n):
+    def materialised(n):  # as in the code generator: leaves other than dense δ are inputs or inline
         if n is node:
             return not isinstance(n, ir.Var)
-        return not isinstance(n, (ir.Var, ir.Const)) and not (isinstance(n, ir.Delta) and not n.dense)
+        return bool(n.children) or (isinstance(n, ir.Delta) and n.dense)
 
     last_use: dict[int, int] = {}
     for k, n in enumerate(order):

@@ -1,0 +1,131 @@
+"""``%tensor_bench``: run :func:`tcnb.bench.compare` from a notebook cell.
+
+    %tensor_bench f --wrt w --kind hessian --sizes "n=10,30,100 m=2*n"
+    %tensor_bench f --wrt w --kind hvp --backends numpy,cupy --baselines jax,torch --budget 5 --as res
+    %tensor_bench H                # an expression made by %%derive: evaluation only (kind "value")
+
+``f`` is an expression in the user namespace (bound by ``%%tensor``/``%%derive`` or by hand). The
+result is displayed (plot, table and the reason for every skipped point) and bound to ``--as``
+(default ``_bench``). Options: ``--wrt``, ``--kind`` (hessian, grad, jacobian, hvp, value),
+``--sizes`` ("n=10,30,100 m=2*n k=5": comma lists are swept, expressions are derived),
+``--backends``, ``--baselines`` (``none`` for tcnb only), ``--modes`` (forward,reverse,cross-country
+or all), ``--budget`` (seconds per point), ``--memory`` (e.g. 2GB), ``--repeat-time`` (seconds of
+repeats per point), ``--seed``, ``--inputs "y=pm1 W*=scaled"``, ``--no-progress``, ``--quiet`` (bind,
+do not display).
+
+``register(ipython)`` adds the magic; tcnb's notebook layer calls it from ``%load_ext tcnb``.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+
+
+class BenchMagicError(Exception):
+    """Bad %tensor_bench arguments; shown as one line, not a traceback."""
+
+    def _render_traceback_(self):
+        return [f"%tensor_bench: {self}"]
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="%tensor_bench", add_help=False)
+    ap.add_argument("expr")
+    ap.add_argument("--wrt", default=None)
+    ap.add_argument("--kind", default=None)
+    ap.add_argument("--sizes", default=None)
+    ap.add_argument("--backends", default="numpy,cupy")
+    ap.add_argument("--baselines", default="autograd,jax,torch")
+    ap.add_argument("--devices", default="auto")
+    ap.add_argument("--modes", default=None)
+    ap.add_argument("--budget", type=float, default=10.0)
+    ap.add_argument("--memory", default=None)
+    ap.add_argument("--repeat-time", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--inputs", default=None)
+    ap.add_argument("--as", dest="name", default="_bench")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def parse_sizes(text: str | None):
+    """ "n=10,30,100 m=2*n k=5" -> {"n": [10, 30, 100], "m": "2*n", "k": 5}."""
+    if not text:
+        return None
+    out = {}
+    for item in text.replace(";", " ").split():
+        if "=" not in item:
+            raise BenchMagicError(f"size {item!r}: expected name=value, e.g. n=10,30,100 or m=2*n")
+        name, value = item.split("=", 1)
+        name = name.strip()
+        if "," in value:
+            try:
+                out[name] = [int(v) for v in value.split(",") if v]
+            except ValueError:
+                raise BenchMagicError(f"size {item!r}: a list must hold integers") from None
+        elif value.strip().isdigit():
+            out[name] = int(value)
+        else:
+            out[name] = value.strip()
+    return out
+
+
+def _split(text):
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", ""):
+        return []
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_line(line: str) -> dict:
+    """The keyword arguments of compare() for a %tensor_bench line (plus 'expr', 'name', 'quiet')."""
+    try:
+        args = _parser().parse_args(shlex.split(line))
+    except SystemExit:
+        raise BenchMagicError("usage: %tensor_bench EXPR [--wrt W] [--kind hessian|grad|jacobian|hvp|value] "
+                              "[--sizes \"n=10,30,100 m=2*n\"] [--backends numpy,cupy] "
+                              "[--baselines autograd,jax,torch] [--budget S] [--memory 2GB] [--as NAME]") from None
+    except ValueError as exc:
+        raise BenchMagicError(str(exc)) from None
+    kw = {"wrt": args.wrt, "kind": args.kind, "sizes": parse_sizes(args.sizes),
+          "backends": _split(args.backends), "baselines": _split(args.baselines),
+          "baseline_devices": args.devices if args.devices == "auto" else _split(args.devices),
+          "time_budget_s": args.budget, "memory_budget": args.memory, "target_s": args.repeat_time,
+          "seed": args.seed, "progress": not args.no_progress}
+    if args.modes:
+        kw["modes"] = "all" if args.modes == "all" else _split(args.modes)
+    if args.inputs:
+        kw["inputs"] = dict(item.split("=", 1) for item in args.inputs.split())
+    return {"expr": args.expr, "name": args.name, "quiet": args.quiet, "kwargs": kw}
+
+
+def tensor_bench(line: str, ipython=None):
+    from .compare import compare
+    spec = parse_line(line)
+    ns = ipython.user_ns if ipython is not None else {}
+    if spec["expr"] not in ns:
+        raise BenchMagicError(f"no expression named {spec['expr']!r} in the notebook; define it with %%tensor "
+                              f"or tcnb.parse(...) first")
+    expr = ns[spec["expr"]]
+    try:
+        res = compare(expr, **spec["kwargs"])
+    except (ValueError, TypeError) as exc:
+        raise BenchMagicError(str(exc)) from None
+    ns[spec["name"]] = res
+    if not spec["quiet"]:
+        try:
+            from IPython.display import display
+            display(res)
+        except ImportError:  # pragma: no cover
+            print(res)
+    return None
+
+
+def register(ipython) -> None:
+    """Add the ``%tensor_bench`` line magic to an IPython shell."""
+    def _magic(line):
+        return tensor_bench(line, ipython)
+    _magic.__doc__ = __doc__
+    ipython.register_magic_function(_magic, magic_kind="line", magic_name="tensor_bench")
