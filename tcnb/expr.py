@@ -7,13 +7,16 @@ structured), so the DAG itself stays free of presentation concerns.
 from __future__ import annotations
 
 from . import ir
-from .dims import shape_str
+from .backend import compiled, runtime
+from .config import config
+from .dims import resolve_shape, shape_str
+from .structured import Structured, plan_structured
 
 _AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
 
 
 class Expr:
-    __slots__ = ("node", "name", "indices", "split", "known_names", "__weakref__")
+    __slots__ = ("node", "name", "indices", "split", "known_names", "_compiled", "__weakref__")
 
     def __init__(self, node: ir.Node, name: str | None = None, indices: tuple | None = None,
                  split: int | None = None, known_names=()):
@@ -24,6 +27,7 @@ class Expr:
         object.__setattr__(self, "indices", tuple(indices))
         object.__setattr__(self, "split", node.rank if split is None else split)
         object.__setattr__(self, "known_names", frozenset(known_names))
+        object.__setattr__(self, "_compiled", {})
 
     def __setattr__(self, *_):
         raise AttributeError("Expr is immutable")
@@ -51,10 +55,12 @@ class Expr:
     # ---------------------------------------------------------------------------- evaluation
     def compile(self, backend: str | None = None):
         """A callable ``fn(**arrays)`` running generated code on ``backend`` (cached per shape)."""
-        from .backend import compiled
-        from .config import config
-        return compiled([self.node], backend or config.default_backend, self.known_names,
-                        names={self.node.id: self.display_name})
+        backend = backend or config.default_backend
+        fn = self._compiled.get(backend)
+        if fn is None:
+            fn = self._compiled[backend] = compiled([self.node], backend, self.known_names,
+                                                    names={self.node.id: self.display_name})
+        return fn
 
     def evaluate(self, backend: str | None = None, **arrays):
         """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them)."""
@@ -66,17 +72,14 @@ class Expr:
 
     def structured(self, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
-        from .backend import compiled
-        from .config import config
-        from .structured import Structured, split_terms
-        terms = split_terms(self.node)
-        nodes = [f for t in terms for f, _ in t.factors]
-        fn = compiled(nodes, backend or config.default_backend, self.known_names, single=False)
-        values = iter(fn(**arrays))
-        arrays_per_term = [[next(values) for _ in t.factors] for t in terms]
-        _, sizes, _ = self.compile(backend).bind(arrays)
-        from .dims import resolve_shape
-        return Structured(fn.xp, arrays_per_term, terms, resolve_shape(self.shape, sizes), self.split)
+        full = self.compile(backend or config.default_backend)
+        bound, sizes, dtype = full.bind(arrays)
+        plan = plan_structured(self.node, sizes, full.backend, self.known_names)
+        gen = plan.fn.generated(sizes, dtype)
+        values = gen.fn(full.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
+        if plan.shape is None:
+            plan.shape = resolve_shape(self.shape, sizes)
+        return Structured.from_plan(full.xp, plan, values, plan.shape, self.split)
 
     # ---------------------------------------------------------------------------- display
     @property

@@ -233,13 +233,30 @@ class Einsum(Node):
             if lab not in label_dims:
                 raise ShapeError("an output index appears in no operand")
 
-        # inline operands that are pure renamings (transposes) or nested scalar-free products whose
-        # labels are all kept: both are free and expose more structure to the contraction planner
+        # a sum holding unit tensors is multiplied out, so each δ can meet the summation that
+        # removes it (the paper's "unit tensors last": what keeps derivatives compressed)
+        for k, (op, labels) in enumerate(zip(operands, ins)):
+            if isinstance(op, Add) and len(op.terms) <= 8 and any(_carries_delta(t) for t in op.terms):
+                return Add.make([cls.make(operands[:k] + [t] + operands[k + 1:], ins, out) for t in op.terms])
+
+        # inline operands that are pure renamings (transposes), scaled tensors, or products that
+        # carry a unit tensor: all are free and expose more structure to δ-elimination and the planner
         coef = 1.0
         changed = True
         while changed:
             changed = False
             for k, (op, labels) in enumerate(zip(operands, ins)):
+                if (isinstance(op, Einsum) and _carries_delta(op) and len(set(labels)) == len(labels)
+                        and len(set(op.out)) == len(op.out)):
+                    inner_map = dict(zip(op.out, labels))
+                    tag = next(_ids)
+                    operands[k:k + 1] = list(op.operands)
+                    ins[k:k + 1] = [tuple(inner_map.get(l, ("inl", tag, l)) for l in s) for s in op.ins]
+                    for s_, o_ in zip(ins[k:k + len(op.operands)], op.operands):
+                        for lab, d in zip(s_, o_.shape):
+                            label_dims.setdefault(lab, d)
+                    changed = True
+                    break
                 if isinstance(op, Einsum) and _is_renaming(op):
                     inner_map = dict(zip(op.out, labels))
                     sub_labels = [tuple(inner_map[l] for l in s) for s in op.ins]
@@ -341,6 +358,12 @@ def _eliminate_deltas(operands, ins, out, label_dims):
             if changed:
                 break
     return operands, ins, out
+
+
+def _carries_delta(node: Node) -> bool:
+    if isinstance(node, Delta):
+        return not node.dense
+    return isinstance(node, Einsum) and any(isinstance(o, Delta) and not o.dense for o in node.operands)
 
 
 def label_dims_of(operands, ins) -> dict:

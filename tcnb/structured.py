@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import ir
 from .config import config, human_bytes
@@ -82,6 +83,45 @@ def _split(t: ir.Node) -> SymbolicTerm:
     return SymbolicTerm(tuple(zip(final_ops, final_ins)), core_labels, pattern)
 
 
+_SPLITS: dict = {}
+_PLANS: dict = {}
+
+
+@dataclass
+class Plan:
+    """What to compute for a compressed result at given sizes: per term, its factors or its core."""
+    terms: list          # SymbolicTerm with the chosen factors
+    fn: object           # the compiled function computing every factor of every term
+    shape: tuple | None = None  # the full result's shape at these sizes
+
+
+def plan_structured(node: ir.Node, sizes: dict, backend: str, known_names) -> Plan:
+    """Split into terms once per node; per size binding, keep a core factored only where the factors
+    are smaller than the core (X[b,i] X[b,k] M[b,j,l] for a network layer), else compute the core in
+    the generated code (2 VᵀV for matrix factorisation)."""
+    from .backend import compiled
+    from .dims import resolve_shape
+    key = (node.id, tuple(sorted(sizes.items())), backend)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
+    if node.id not in _SPLITS:
+        _SPLITS[node.id] = (node, split_terms(node))
+    terms = []
+    for t in _SPLITS[node.id][1]:
+        factor_size = sum(math.prod(resolve_shape(f.shape, sizes)) for f, _ in t.factors)
+        core_size = math.prod(resolve_shape(t.core.shape, sizes))
+        if factor_size >= core_size:
+            t = SymbolicTerm(((t.core, t.core_labels),), t.core_labels, t.pattern)
+        terms.append(t)
+    nodes = [f for t in terms for f, _ in t.factors]
+    plan = Plan(terms, compiled(nodes, backend, known_names, single=False))
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
 def _letters(*groups):
     names: dict = {}
     return ["".join(names.setdefault(l, chr(ord("a") + len(names))) for l in g) for g in groups]
@@ -102,6 +142,13 @@ def _expand(xp, values, labels, pattern, shape):
     return embed_diagonal(xp, xp.ascontiguousarray(values), tuple(pattern), distinct, tuple(shape))
 
 
+@lru_cache(maxsize=1024)
+def _contract_expression(spec, shapes):
+    """opt_einsum's planned contraction, cached per spec and shapes (planning costs ~100 µs)."""
+    import opt_einsum
+    return opt_einsum.contract_expression(spec, *shapes)
+
+
 class Structured:
     """A derivative as Σ core ⊗ unit-tensor pattern; rows = the first ``split`` axes.
 
@@ -117,18 +164,23 @@ class Structured:
         self._terms = []
         for arrays, t in zip(factor_arrays, terms):
             factors = [(xp.asarray(a), labels) for a, (_, labels) in zip(arrays, t.factors)]
-            core_size = math.prod(self.shape[t.pattern.index(l)] for l in t.core_labels)
-            if len(factors) > 1 and sum(a.size for a, _ in factors) >= core_size:
-                factors = [(self._contract(factors, t.core_labels), t.core_labels)]  # no gain in factors
             self._terms.append((factors, t.core_labels, t.pattern))
         self._cores = None
 
+    @classmethod
+    def from_plan(cls, xp, plan: Plan, values, shape, split):
+        values = iter(values)
+        per_term = [[next(values) for _ in t.factors] for t in plan.terms]
+        return cls(xp, per_term, plan.terms, shape, split)
+
     def _contract(self, parts, out):
-        import opt_einsum
         groups = [l for _, l in parts] + [out]
         letters = _letters(*groups)
         spec = ",".join(letters[:-1]) + "->" + letters[-1]
-        return opt_einsum.contract(spec, *[a for a, _ in parts])
+        if len(parts) == 1:
+            return self.xp.einsum(spec, parts[0][0])
+        expr = _contract_expression(spec, tuple(tuple(a.shape) for a, _ in parts))
+        return expr(*[a for a, _ in parts])
 
     @property
     def terms(self):
@@ -266,3 +318,4 @@ class Structured:
         # back to the column order of the variable
         src = S_in + S_out + C
         return xp.transpose(x, [src.index(l) for l in cols])
+

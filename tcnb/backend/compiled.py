@@ -35,9 +35,26 @@ class Compiled:
         self._names = tuple(v.name for v in self.vars)
         self._needed = self._sizes_needed()
         self._fast: dict = {}  # (shape, dtype) of each array -> (generated, dtype): skips re-checking
+        self._bind_cache: dict = {}
 
     def bind(self, arrays: dict):
-        """Arrays on the backend and the sizes of every dimension symbol."""
+        """Arrays on the backend and the sizes of every dimension symbol (memoised per shapes)."""
+        try:
+            key = tuple((k, type(a), a.shape, a.dtype) if hasattr(a, "shape") else (k, a)
+                        for k, a in sorted(arrays.items()))
+            hit = self._bind_cache.get(key)
+        except TypeError:
+            key, hit = None, None
+        if hit is not None:
+            return {n: arrays[n] for n in hit[2]}, hit[0], hit[1]
+        bound, sizes, dtype = self._bind(arrays)
+        if key is not None and all(bound[n] is arrays[n] for n in bound):
+            if len(self._bind_cache) > 64:
+                self._bind_cache.clear()
+            self._bind_cache[key] = (sizes, dtype, tuple(bound))
+        return bound, sizes, dtype
+
+    def _bind(self, arrays: dict):
         xp = self.xp
         unknown = sorted(set(arrays) - self.known)
         sizes: dict[str, int] = {}
@@ -93,6 +110,10 @@ class Compiled:
                     if want != bound[v.name].shape[axis]:
                         raise BindingError(f"axis {axis} of '{v.name}' has size {bound[v.name].shape[axis]}",
                                            expected=f"{d} = {want}")
+        missing = sorted(self.sizes_needed() - set(sizes))
+        if missing:
+            raise BindingError(f"the size of {', '.join(missing)} is not known from the arrays passed",
+                               expected=f"pass it as {missing[0]}=<int>")
         dtype = xp.float32 if (float32 and bound) else xp.float64
         for name in bound:
             if bound[name].dtype != dtype:
@@ -122,6 +143,13 @@ class Compiled:
             self._cache[key] = gen
         return gen
 
+    def run(self, arrays: dict):
+        """(values as a tuple, sizes of every dimension symbol) — for callers that need both."""
+        bound, sizes, dtype = self.bind(arrays)
+        gen = self.generated(sizes, dtype)
+        out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
+        return tuple(self.xp.asarray(o, dtype=dtype) for o in out), sizes
+
     def __call__(self, **arrays):
         if len(arrays) == len(self._names):
             try:
@@ -134,10 +162,6 @@ class Compiled:
                 out = tuple(self.xp.asarray(o, dtype=hit[1]) for o in out)
                 return out[0] if self.single else out
         bound, sizes, dtype = self.bind(arrays)
-        missing = sorted(self.sizes_needed() - set(sizes))
-        if missing:
-            raise BindingError(f"the size of {', '.join(missing)} is not known from the arrays passed",
-                               expected=f"pass it as {missing[0]}=<int>")
         gen = self.generated(sizes, dtype)
         if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
             key = tuple((type(a), a.shape, a.dtype) for a in (bound[n] for n in self._names))
