@@ -21,6 +21,7 @@ MODES = ("forward", "reverse", "cross-country")
 VIEWS = ("expression", "derivative")
 COMPRESSION = ("compressed", "uncompressed")
 ORDER_NAMES = {1: "1st (gradient / Jacobian)", 2: "2nd (Hessian)", 3: "3rd"}
+_CELL = "text-align:right;white-space:nowrap;padding:1px 8px"
 _STAT_COLUMNS = (("nodes", "nodes"), ("multiplications", "mult."), ("unit_tensors", "δ"),
                  ("dense_unit_tensors", "dense δ"), ("flops", "FLOPs"), ("peak_bytes", "peak memory"))
 
@@ -70,7 +71,8 @@ class GraphExplorer(W.VBox):
             w.observe(self._on_sizes, names="value")
         sizes_box = W.HBox([W.Label("sizes")] + list(self.sizes.values()))
         controls = W.VBox([self.view, self.mode, self.compression, self.order, sizes_box])
-        super().__init__([controls, self.caption, W.HBox([self.graph, self.table])])
+        self.table.layout = W.Layout(margin="0 0 0 24px")
+        super().__init__([W.HBox([controls, self.table]), self.caption, self.graph])
         self.add_class("tcnb-graph-explorer")
         self._refresh()
 
@@ -161,18 +163,18 @@ class GraphExplorer(W.VBox):
         shown = self.key
         order = self.order.value
         keys = [("expression",)] + [("derivative", order, m, c) for m in MODES for c in (True, False)]
-        head = "".join(f"<th style='text-align:right'>{t}</th>" for _, t in _STAT_COLUMNS)
+        head = "".join(f"<th style='{_CELL}'>{t}</th>" for _, t in _STAT_COLUMNS)
         rows = []
         for key in keys:
             name = "expression" if key[0] == "expression" else f"{key[2]}, {'compressed' if key[3] else 'uncompressed'}"
             style = " style='background:#fff3b0;font-weight:bold'" if key == shown else ""
             try:
                 st = self.stats_for(key)
-                cells = "".join(f"<td style='text-align:right'>{html.escape(_human(k, st[k]))}</td>"
+                cells = "".join(f"<td style='{_CELL}'>{html.escape(_human(k, st[k]))}</td>"
                                 for k, _ in _STAT_COLUMNS)
             except Exception as exc:  # noqa: BLE001
                 cells = f"<td colspan='{len(_STAT_COLUMNS)}'>{html.escape(D.short_error(exc))}</td>"
-            rows.append(f"<tr{style}><td style='text-align:left'>{html.escape(name)}</td>{cells}</tr>")
+            rows.append(f"<tr{style}><td style='{_CELL};text-align:left'>{html.escape(name)}</td>{cells}</tr>")
         sizes = D.sizes_text(self.size_values)
         self.table.value = (f"<div class='tcnb-explorer-stats'><div>estimated cost at {html.escape(sizes)}"
                             f" (order {order})</div><table><tr><th></th>{head}</tr>{''.join(rows)}</table></div>")

@@ -234,7 +234,7 @@ class Stepper(W.VBox):
         return Step(n, f"pushforward of {self._plain_name(n)} ({KINDS.get(n.kind, n.kind)}): "
                        "combine the tangents of its operands",
                     [f"{lhs} = {body}"], RULES.get((n.kind, "forward"), ""), {n.id} | children,
-                    note=self._tangent_text(n))
+                    note="\n".join(filter(None, [self._definition(n), self._tangent_text(n)])))
 
     def _reverse_step(self, n, rel, oi) -> Step:
         formulas, children = [], set()  # children: operands and factors in the DAG
@@ -251,7 +251,8 @@ class Stepper(W.VBox):
             formulas.append(f"{lhs} \\mathrel{{+}}= {_term(coef, letters.summed(), factors).lstrip('+ ')}")
         return Step(n, f"pullback through {self._plain_name(n)} ({KINDS.get(n.kind, n.kind)}): "
                        "pass its adjoint to its operands",
-                    formulas, RULES.get((n.kind, "reverse"), ""), {n.id} | children)
+                    formulas, RULES.get((n.kind, "reverse"), ""), {n.id} | children,
+                    note=self._definition(n))
 
     def _result_step(self, mode: str) -> Step:
         x, root = self.wrt.node, self.f.node
@@ -266,6 +267,15 @@ class Stepper(W.VBox):
         return Step(root if mode == "forward" else x,
                     f"result: {where} is the derivative d{self.f.display_name}/d{self.wrt.display_name}",
                     formulas, highlight={x.id, root.id}, note=text)
+
+    def _definition(self, n, limit: int = 160) -> str:
+        """``v3 = softplus(...)``: what the node named in the formula computes (Einstein notation)."""
+        try:
+            text = tcnb.Expr(n).einstein().replace("\n", "; ")
+        except Exception:  # noqa: BLE001
+            return ""
+        text = text if len(text) <= limit else text[:limit - 1] + "…"
+        return f"{self._plain_name(n)} = {text}"
 
     def _tangent_text(self, n) -> str:
         """The full pushforward of ``n`` as a tensor expression (Einstein notation)."""
