@@ -28,15 +28,24 @@ loss = sum(square(T - U @ V.T))
 """
 
 
-@pytest.fixture
-def ip():
+@pytest.fixture(scope="module")
+def shell():
     shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "tcnb")
-    shell.reset(new_session=False)
+    if "TensorMagics" not in shell.magics_manager.registry:
+        shell.run_line_magic("load_ext", "tcnb")
+    return shell
+
+
+@pytest.fixture
+def ip(shell):
+    """The shell with the extension loaded, no program yet, and the user namespace restored after
+    the test (cheaper than shell.reset(), which collects garbage every time)."""
     magics = shell.magics_manager.registry["TensorMagics"]
     magics.last_program = magics.last_program_name = None
+    saved = dict(shell.user_ns)
     yield shell
-    shell.reset(new_session=False)
+    shell.user_ns.clear()
+    shell.user_ns.update(saved)
     magics.last_program = magics.last_program_name = None
 
 
@@ -91,8 +100,8 @@ def test_load_ext_registers_cell_magics(ip):
     assert isinstance(ip.magics_manager.registry["TensorMagics"], TensorMagics)
 
 
-def test_loading_twice_is_harmless(ip, shown):
-    ip.run_line_magic("load_ext", "tcnb")
+def test_loading_twice_is_harmless(ip, shown, capsys):
+    ip.run_line_magic("load_ext", "tcnb")   # IPython: "already loaded"
     ip.run_line_magic("reload_ext", "tcnb")
     assert run(ip, "%%tensor p\n" + LOGREG).success
     assert isinstance(ip.user_ns["p"], tcnb.Program)
