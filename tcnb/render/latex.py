@@ -16,6 +16,7 @@ import re
 from fractions import Fraction
 
 import sympy
+from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 
 from .. import ir
 from ..einstein import einstein_str, use_counts
@@ -139,11 +140,37 @@ def tidy_formula(fn: sympy.Expr) -> sympy.Expr:
         return fn
 
 
-def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool) -> tuple[str, int]:
-    """LaTeX of fn applied to an argument in LaTeX; parentheses only where the formula needs them."""
+def _hadamard_template(fn: sympy.Expr) -> str:
+    """Like ``elementwise_latex(fn, MARK)``, with products of entries written ``\\odot`` (for matrix
+    notation, where juxtaposition would read as a matrix product)."""
+    from .. import functions as F
+    names = getattr(F, "_LATEX_NAMES", {})
+    absval = getattr(F, "absval", None)
+
+    class Printer(SympyLatexPrinter):
+        def _print_Function(self, e, exp=None):
+            f = type(e)
+            if f in names or f is absval:
+                inner = self._print(e.args[0])
+                body = (rf"\left|{inner}\right|" if f is absval
+                        else rf"{names[f]}\left({inner}\right)")
+                return body if exp is None else rf"{body}^{{{exp}}}"
+            return super()._print_Function(e, exp)
+
+    text = Printer({"mul_symbol": r" \odot "}).doprint(fn.subs(ir.T, sympy.Symbol(_MARK)))
+    text = re.sub(r"(^|[{(\s-])(\d+(?:\.\d+)?) \\odot ", r"\1\2 ", text)  # 2 ⊙ x: a scalar multiple
+    return text.replace(_MARK, "{" + _MARK + "}")
+
+
+def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool,
+                      hadamard: bool = False) -> tuple[str, int]:
+    """LaTeX of fn applied to an argument in LaTeX; parentheses only where the formula needs them.
+
+    ``hadamard``: the argument is a whole vector/matrix, so products of entries are written ``\\odot``.
+    """
     fn = tidy_formula(fn)
     try:
-        template = elementwise_latex(fn, _MARK)
+        template = _hadamard_template(fn) if hadamard else elementwise_latex(fn, _MARK)
     except Exception:
         template = r"\operatorname{f}\left({" + _MARK + r"}\right)"
     rest = template
@@ -213,6 +240,8 @@ class LatexPrinter:
         self.counts = use_counts(root)
         self.names: dict[int, str] = {}
         self.avoid = {n.name for n in self.order if isinstance(n, ir.Var) and len(n.name) == 1}
+        clash = any(isinstance(n, ir.Var) and re.fullmatch(r"t\d*", n.name) for n in self.order)
+        self.temp = r"\tau" if clash else "t"  # shared subexpressions: t_{1}, t_{2}, ...
         self.letters = _Letters(self.avoid)
         self.whole_memo: dict[int, str | None] = {}
         self.matrix_args = matrix_args
@@ -256,7 +285,7 @@ class LatexPrinter:
         lines = []
         for n in self.order:
             if n.id in self.to_name:
-                tname = f"t_{{{len(self.names) + 1}}}"
+                tname = f"{self.temp}_{{{len(self.names) + 1}}}"
                 self.letters = _Letters(self.avoid)
                 if isinstance(n, ir.General):  # a whole-tensor function: defined as a whole
                     lhs, body = tname, self.general(n, [])[0]

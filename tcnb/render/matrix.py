@@ -16,6 +16,7 @@ ones-vector, ``I`` the identity, ``σ`` the sigmoid, other functions by name.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import sympy
@@ -48,12 +49,19 @@ class _UnicodePrinter(StrPrinter):
 
     def _print_Pow(self, e, rational=False):
         b, x = e.args
+        base = self._print(b)
+        if not (b.is_Symbol or b.is_Function or (b.is_Number and b >= 0)):
+            base = "(" + base + ")"
         if x.is_Integer and 2 <= int(x) <= 9:
-            base = self._print(b)
-            if not (b.is_Symbol or b.is_Function):
-                base = "(" + base + ")"
             return base + str(int(x)).translate(_SUPERSCRIPT)
-        return super()._print_Pow(e, rational)
+        if x == sympy.Rational(1, 2):
+            return f"sqrt({self._print(b)})"
+        if x == -1:
+            return "1/" + base
+        if x.is_Number and x < 0:
+            return "1/" + self._print_Pow(sympy.Pow(b, -x, evaluate=False))
+        ex = self._print(x)
+        return base + "^" + (ex if x.is_Symbol or (x.is_Integer and x > 0) else "(" + ex + ")")
 
 
 class Text:
@@ -104,7 +112,7 @@ class Text:
         return name
 
     def scaled(self, c, s):
-        return f"{c} {s}"
+        return f"{c} · {s}" if s[:1].isdigit() else f"{c} {s}"
 
     def elementwise(self, fn, arg, arg_prec):
         name = elementwise_name(fn)
@@ -112,10 +120,13 @@ class Text:
             return self.call(self._NAMES.get(name, name), arg), ATOM
         a = arg if arg_prec >= ATOM else self.paren(arg)
         fn = tidy_formula(fn)
-        text = _UnicodePrinter().doprint(fn.subs(ir.T, sympy.Symbol("ARGMARKQZ"))).replace("*", " ⊙ ")
+        text = _UnicodePrinter().doprint(fn.subs(ir.T, sympy.Symbol("ARGMARKQZ")))
+        text = re.sub(r"(?<![\w.])(\d+(?:\.\d+)?(?:/\d+)?)\*", r"\1 ", text)  # 2*x: a scalar multiple
+        text = text.replace("*", " ⊙ ")  # every other product of entries is entry-wise
         text = text.replace("(ARGMARKQZ)", "(" + arg + ")").replace("ARGMARKQZ", a)
         prec = ADD if isinstance(fn, sympy.Add) else (
-            NEG if fn.could_extract_minus_sign() else (HAD if isinstance(fn, sympy.Mul) else ATOM))
+            NEG if fn.could_extract_minus_sign() else (
+                HAD if isinstance(fn, sympy.Mul) or (fn.is_Pow and fn.exp.is_negative) else ATOM))
         return text, prec
 
     def general(self, name, arg, arg_prec, params):
@@ -155,8 +166,8 @@ class Latex(Text):
         return symbol_latex(name)
 
     def elementwise(self, fn, arg, arg_prec):
-        text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM)
-        return text, {0: ADD, 1: NEG, 2: PROD, 3: PROD}.get(prec, ATOM)
+        text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM, hadamard=True)
+        return text, {0: ADD, 1: NEG, 2: HAD, 3: HAD}.get(prec, ATOM)
 
     def general(self, name, arg, arg_prec, params):
         axis = dict(params).get("axis")
@@ -220,6 +231,8 @@ class MatrixPrinter:
         if isinstance(n, ir.Const):
             if not n.shape:
                 return s.num(n.value), (NEG if n.value < 0 else ATOM)
+            if n.value == 0.0:
+                return s.num(0.0), ATOM
             ones = s.ones_vec(n.shape[0]) if n.rank == 1 else \
                 s.prod.join([s.ones_vec(n.shape[0]), s.transpose(s.ones_vec(n.shape[1]))])
             if n.value == 1.0:
