@@ -30,10 +30,15 @@ in float64 mode (``jax_enable_x64``) when its baseline is built for float64 inpu
 from __future__ import annotations
 
 import importlib
-import math
+import os
 import time
 
 import numpy as np
+
+# JAX takes 75% of the GPU's memory when it starts unless told otherwise, which would starve CuPy and
+# PyTorch running beside it in the same process; a benchmark wants each to allocate what it uses.
+# (Only effective before JAX's GPU backend starts; a value the user set wins.)
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 from .shims import RUNTIME, TorchNamespace
 
@@ -263,7 +268,3 @@ class Baseline:
 def build(framework, f, wrt, kind, sizes, **kw) -> Baseline:
     """``Baseline(framework, f, wrt, kind, sizes, **kw)``."""
     return Baseline(framework, f, wrt, kind, sizes, **kw)
-
-
-def size_of(shape) -> int:
-    return int(math.prod(shape))

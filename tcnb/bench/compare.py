@@ -181,10 +181,6 @@ def expand_sizes(sizes, needed=None) -> tuple[list[dict], str | None]:
 
 # =============================================================================== the result
 
-def _is_num(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and not (isinstance(x, float) and math.isnan(x))
-
-
 class BenchResult:
     """What :func:`compare` returns: ``.records`` (tidy dicts), ``.to_pandas()``, ``.plot()``,
     ``.table()`` / ``.ratios()`` (text and numbers), ``.to_csv(path)``; renders as HTML in notebooks."""
@@ -326,6 +322,44 @@ class BenchResult:
                 w.writerow(row)
         return str(path)
 
+    @classmethod
+    def from_csv(cls, path, **meta) -> "BenchResult":
+        """Records written by :meth:`to_csv` (e.g. a committed GPU run), to re-plot or tabulate;
+        ``meta`` adds e.g. ``title=``, ``machine=``."""
+        import csv
+        import json
+        ints = {"x", "repeats", "number", "out_bytes", "est_bytes"}
+        floats = {"median_s", "min_s", "max_s", "q1_s", "q3_s", "mean_s", "std_s", "first_s",
+                  "compile_s", "derive_s", "max_err"}
+        records = []
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                r = {k: None for k in FIELDS}
+                sizes = {}
+                for k, v in row.items():
+                    if k.startswith("size_"):
+                        if v != "":
+                            sizes[k[5:]] = int(v)
+                        continue
+                    if v == "":
+                        v = None
+                    elif k in ints:
+                        v = int(float(v))
+                    elif k in floats:
+                        v = float(v)
+                    elif k == "checked":
+                        v = v == "True"
+                    elif k == "out_shape":
+                        v = json.loads(v)
+                    r[k] = v
+                r["sizes"] = sizes
+                records.append(r)
+        first = records[0] if records else {}
+        info = {"of": first.get("of"), "wrt": first.get("wrt"), "kind": first.get("kind"),
+                "x_name": first.get("x_name")}
+        info.update(meta)
+        return cls(records, info)
+
     # ------------------------------------------------------------------ plotting
     def plot(self, ax=None, title: str | None = None, spread: bool = True, legend: bool = True):
         """Log-log plot of median time per evaluation against the swept size, one line per
@@ -351,6 +385,12 @@ class BenchResult:
                 ax.fill_between(x, q1, q3, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        xs = sorted({r["x"] for r in self.ok() if r["x"] is not None})
+        if xs:  # ticks at the sizes measured, as plain numbers
+            from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+            ax.xaxis.set_major_locator(FixedLocator(xs))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         xn = self.meta.get("x_name") or "size"
         derived = self.meta.get("derived_sizes") or {}
         ax.set_xlabel(xn + (f"   ({', '.join(f'{k} = {v}' for k, v in derived.items())})" if derived else ""))
@@ -601,6 +641,9 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
                                            time_budget_s, target_s, rtol, kind, x)
                 except KeyboardInterrupt:
                     raise
+                except MemoryBudgetError as exc:  # tcnb's own refusal (tcnb.config.memory_budget)
+                    _set(rec, "skipped", exc.message)
+                    tool.stopped = f"skipped at a smaller size ({exc.message})"
                 except MemoryError as exc:
                     _set(rec, "skipped", f"out of memory ({_error_reason(exc)})")
                     tool.stopped = f"out of memory at {x_name}={x}"

@@ -43,7 +43,7 @@ def _relu_net_source(layers: int = LAYERS) -> str:
 
 EXPERIMENTS = {
     "logreg": {
-        "title": "logistic regression: Hessian w.r.t. w (m = 2n)",
+        "title": "logistic regression, Hessian w.r.t. w",
         "source": "X: R[m, n]\ny: R[m]\nw: R[n]\nf = sum(log(exp(-y * (X @ w)) + 1))\n",
         "wrt": "w",
         "sizes": {"n": [10, 30, 100, 300, 1000, 3000], "m": "2*n"},
@@ -51,7 +51,7 @@ EXPERIMENTS = {
         "inputs": {"y": "pm1"},
     },
     "matfac": {
-        "title": "matrix factorisation: Hessian w.r.t. U (k = 5)",
+        "title": "matrix factorisation (k = 5), Hessian w.r.t. U",
         "source": "T: R[n, n]\nU: R[n, k]\nV: R[n, k]\nf = sum((T - U @ V.T) ** 2)\n",
         "wrt": "U",
         "sizes": {"n": [10, 30, 100, 300, 1000], "k": 5},
@@ -59,7 +59,7 @@ EXPERIMENTS = {
         "inputs": {},
     },
     "relu_net": {
-        "title": f"{LAYERS}-layer ReLU net, softmax cross-entropy: Hessian w.r.t. W1",
+        "title": f"{LAYERS}-layer ReLU net + softmax CE, Hessian w.r.t. W1",
         "source": _relu_net_source(),
         "wrt": "W1",
         "sizes": {"n": [4, 8, 16, 32, 64], "b": 8, "c": 10},
@@ -177,6 +177,8 @@ def main(argv=None) -> int:
     ap.add_argument("--time-budget", type=float, default=None,
                     help="seconds per evaluation above which larger sizes are skipped (default 20; 2 with --quick)")
     ap.add_argument("--memory-budget", default=None, help="e.g. 8GB (default: tcnb.config.memory_budget)")
+    ap.add_argument("--repeat-time", type=float, default=None,
+                    help="seconds of repeats per point (default 0.5; 0.1 with --quick)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
     results = run(names=split(args.only) or None, quick=args.quick, out=args.out,
                   backends=split(args.backends), baselines=split(args.baselines),
                   time_budget_s=args.time_budget, memory_budget=args.memory_budget,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, target_s=args.repeat_time)
     print("\n== ratios (how many times slower than tcnb on NumPy; < 1: faster)")
     print(ratio_table(results))
     print(f"\nwrote {os.path.join(args.out, 'bench_*.csv')}, bench_*.png, bench_paper.png, bench_machine.txt")

@@ -95,7 +95,7 @@ def measure(call, *, sync=None, warmup: int = 1, target_s: float = 0.3, min_repe
             return single(min(first_s, again))
     # warm-up: also the estimate of one call's duration
     est = first_s
-    for _ in range(max(warmup, 1)):
+    for _ in range(max(warmup, 1) + (1 if first_s < 0.05 else 0)):  # cheap calls: one more
         t0 = time.perf_counter()
         sync(call())
         est = time.perf_counter() - t0
