@@ -352,6 +352,9 @@ def _eliminate_deltas(operands, ins, out, label_dims):
                     src, dst = rename
                     new_ins = [tuple(dst if l == src else l for l in s) for s in new_ins]
                     out = tuple(dst if l == src else l for l in out)
+                    if not any(dst in s for s in new_ins):  # Σ_a δ[a, b] = 1 for every b
+                        new_ops.append(Const.make(1.0, (label_dims[dst],)))
+                        new_ins.append((dst,))
                 operands, ins = new_ops, new_ins
                 changed = True
                 break

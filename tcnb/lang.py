@@ -154,6 +154,7 @@ class _Parser:
         self.index_mode = False
         self.dim_names: set = set()
         self.index_ranges: dict = {}  # index name -> dimension, for affine index maps
+        self.explicit_ranges: dict = {}  # ranges written on the left side of the current statement
 
     # ------------------------------------------------------------------ errors
     def _line(self, lineno):
@@ -322,6 +323,7 @@ class _Parser:
         names = [n for n, _ in lhs]
         if len(set(names)) != len(names):
             self.fail(target, "an index appears twice on the left", expected="distinct indices")
+        self.explicit_ranges = {n: r for n, r in lhs if r is not None}
         self.index_ranges = self.infer_ranges(lhs, stmt.value)
         self.index_mode = True
         try:
@@ -456,7 +458,8 @@ class _Parser:
         finally:
             self.index_mode = True
         elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
-        if any(not isinstance(x, ast.Name) for x in elts):
+        if any(not isinstance(x, ast.Name) for x in elts) or any(
+                isinstance(x, ast.Name) and self._narrowed(x.id, d) for x, d in zip(elts, base.shape)):
             return self.affine_subscript(e, base, elts)
         names = self.index_names(e.slice)
         if len(names) != len(base.out):
@@ -471,7 +474,7 @@ class _Parser:
         """Index ranges from the left side (i:m) and from plain uses on the right (x[k] -> k ranges
         over x's axis); affine uses like x[i + k] need every index's range from one of these."""
         ranges = {n: r for n, r in lhs if r is not None}
-        for node in ast.walk(rhs):
+        for node in ast.walk(rhs):  # (explicit ranges win over plain uses)
             if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
                 t = self.variables.get(node.value.id, self.definitions.get(node.value.id))
                 if t is None:
@@ -483,6 +486,11 @@ class _Parser:
                     if isinstance(x, ast.Name):
                         ranges.setdefault(x.id, d)
         return ranges
+
+    def _narrowed(self, name, dim) -> bool:
+        """x[i] where the left side gives i a range other than x's axis: an index map (x[i + 0])."""
+        r = getattr(self, "explicit_ranges", {}).get(name)
+        return r is not None and r != dim
 
     def affine(self, e) -> tuple[dict, sympy.Expr]:
         """An index expression as (integer coefficient per index name, constant offset)."""
@@ -506,14 +514,20 @@ class _Parser:
         if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Mult):
             (ca, a), (cb, b) = self.affine(e.left), self.affine(e.right)
             if ca and cb:
-                self.fail(e, "a product of two indices is not a linear index map", expected="integer * index")
+                names = ", ".join(f"'{n}'" for n in list(ca) + list(cb))
+                self.fail(e, f"a product of the indices {names} is not a linear index map",
+                          expected="integer * index")
             coeffs, other, scale_e = (ca, a, b) if ca else (cb, b, a)
             if not scale_e.is_Integer:
-                self.fail(e, "index coefficients must be integers", expected="an integer such as 2*i")
+                names = ", ".join(f"'{n}'" for n in coeffs)
+                self.fail(e, f"the coefficient of index {names} must be an integer",
+                          expected="an integer such as 2*i")
             k = int(scale_e)
             return {n: k * v for n, v in coeffs.items() if k * v}, other * k
         if isinstance(e, ast.Constant):
-            self.fail(e, f"index coefficients and offsets must be integers, got {e.value!r}",
+            self.fail(e, f"index coefficients and offsets must be integers, got {e.value!r}"
+                         + (f" next to index {', '.join(repr(n) for n in self._affine_context)}"
+                            if getattr(self, "_affine_context", None) else ""),
                       expected="an integer")
         self.fail(e, "not a linear index expression", expected="indices, integers and dimension symbols with + - *")
 
@@ -523,9 +537,12 @@ class _Parser:
                       expected=f"{len(base.out)} indices", cls=ShapeError)
         labels, rows, offsets, target_dims, fresh = [], [], [], [], []
         for x, d in zip(elts, base.shape):
-            if isinstance(x, ast.Name) and not (x.id in self.dim_names and x.id not in self.index_ranges):
+            if isinstance(x, ast.Name) and not (x.id in self.dim_names and x.id not in self.index_ranges) \
+                    and not self._narrowed(x.id, d):
                 labels.append(x.id)
                 continue
+            self._affine_context = list(dict.fromkeys(
+                n.id for n in ast.walk(x) if isinstance(n, ast.Name) and n.id not in self.dim_names))
             coeffs, c = self.affine(x)
             j = fresh_label()
             labels.append(j)

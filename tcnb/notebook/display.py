@@ -29,6 +29,7 @@ MAX_GRAPH_NODES = 150   # larger DAGs are not drawn by default (dot gets slow, t
 PARTS = ("latex", "graph", "code", "stats")
 DEFAULT_SIZE = 100      # dimension size used for code and stats when none is given
 
+_EDGE = re.compile(r"\s*n\d+ -> n\d+\b")   # an edge statement of Expr.graph()'s DOT body
 _XML_HEAD = re.compile(r"^\s*<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S)
 
 
@@ -82,8 +83,7 @@ def graph_html(graph_or_fn, max_nodes: int | None = None, count: int | None = No
     if not dot_available():
         return note(INSTALL_HINT, "hint")
     try:
-        g = graph_or_fn() if callable(graph_or_fn) and not isinstance(graph_or_fn, graphviz.Digraph) \
-            else graph_or_fn
+        g = graph_or_fn() if callable(graph_or_fn) else graph_or_fn
         return f'<div class="tcnb-graph">{svg_of(g)}</div>'
     except Exception as exc:  # noqa: BLE001
         return note(f"graph not available ({short_error(exc)})", "error")
@@ -101,7 +101,7 @@ def program_graph(prog) -> graphviz.Digraph:
     for name, expr in reversed(defs):
         edges = Counter()
         for line in expr.graph().body:
-            if "->" in line:
+            if _EDGE.match(line):
                 edges[line] += 1
                 if edges[line] <= seen_edges[line]:
                     continue  # drawn already by another definition's graph
@@ -282,17 +282,21 @@ class ProgramView(_View):
         head = f"program {self.name}\n" if self.name else ""
         return head + repr(self.prog)
 
+    def _definitions_latex(self) -> list:
+        """One LaTeX block per definition (each may be an aligned block of its own)."""
+        return [(name, safe(e.latex)) for name, e in self.prog.definitions.items()]
+
     def _latex(self):
-        return latex_of(self.prog)
+        blocks = [f"$${tex}$$" for _, tex in self._definitions_latex() if tex]
+        return "\n".join(blocks) if blocks else latex_of(self.prog)
 
     def _html(self) -> str:
         p = self.prog
         decl = ", ".join(f"{n} ∈ ℝ{shape_text(e) if e.shape else ''}" for n, e in p.variables.items())
         head = f"program <b>{html.escape(self.name)}</b>: " if self.name else ""
         out = [f'<div class="tcnb-program"><div>{head}{html.escape(decl)}</div>']
-        for name, e in p.definitions.items():  # one display block each: definitions may be aligned blocks
-            tex = safe(e.latex)
-            out.append(_math_html(f"$${tex}$$") if tex else f"<pre>{html.escape(safe(lambda: repr(e)) or name)}</pre>")
+        for name, tex in self._definitions_latex():
+            out.append(_math_html(f"$${tex}$$") if tex else f"<pre>{html.escape(name)}</pre>")
         if self.graph and p.definitions:
             count = safe(lambda: len(ir.topological([e.node for e in p.definitions.values()])))
             out.append(graph_html(lambda: program_graph(p), self.max_nodes, count))
@@ -384,21 +388,19 @@ def show(obj, parts=("latex", "graph"), sizes=None, **kw):
 
 # ------------------------------------------------------------------------------------ IPython hooks
 
-_FORMATTED = ()
+FORMATTED_TYPES = (tcnb.Expr, tcnb.Program, tcnb.Structured)
 
 
 def register_formatters(ip) -> None:
     """Make a plain ``H`` (or program, or compressed result) at the end of a cell show its view:
     formula, matrix notation and DAG. Registered as IPython's mimebundle printer for these types,
     so it takes the place of their own ``_repr_mimebundle_`` and never raises."""
-    global _FORMATTED
     fmt = ip.display_formatter.mimebundle_formatter
-    _FORMATTED = (tcnb.Expr, tcnb.Program, tcnb.Structured)
-    for cls in _FORMATTED:
+    for cls in FORMATTED_TYPES:
         fmt.for_type(cls, lambda obj: view(obj)._repr_mimebundle_())
 
 
 def unregister_formatters(ip) -> None:
     fmt = ip.display_formatter.mimebundle_formatter
-    for cls in _FORMATTED:
+    for cls in FORMATTED_TYPES:
         fmt.type_printers.pop(cls, None)

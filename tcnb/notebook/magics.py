@@ -197,7 +197,7 @@ class TensorMagics(Magics):
             except tcnb.TcnbError as err:
                 raise _tcnb_error(err, cell) from None
             except RecursionError:
-                raise CellError("the program is nested too deeply") from None
+                raise CellError("the program is nested too deeply", kind="TensorSyntaxError") from None
             except Exception as exc:  # noqa: BLE001 - never a traceback from tcnb's insides
                 raise _internal(exc, "parsing the program") from None
             bindings = dict(prog.definitions)
