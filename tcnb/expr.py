@@ -92,7 +92,7 @@ class Expr:
 
     def latex(self) -> str:
         from .render.latex import to_latex
-        return to_latex(self.node, name=self.name)
+        return to_latex(self.node, name=self.name, indices=self.indices)
 
     def matrix(self) -> str | None:
         """Matrix notation (``Xᵀ diag(s) X``) where the expression is matrix-representable."""

@@ -360,7 +360,7 @@ def _d_logsumexp(node):
 
 
 GENERAL: dict[str, GeneralFunction] = {
-    "inv": GeneralFunction("inv", _square_matrix("inv"), "{m}.linalg.inv({a})", r"{a}^{-1}", _d_inv),
+    "inv": GeneralFunction("inv", _square_matrix("inv"), "{m}.linalg.inv({a})", r"{a}^{{-1}}", _d_inv),
     "det": GeneralFunction("det", lambda s, p: (_square_matrix("det")(s, p), ())[1],
                            "{m}.linalg.det({a})", r"\det\left({a}\right)", _d_det),
     "logdet": GeneralFunction("logdet", lambda s, p: (_square_matrix("logdet")(s, p), ())[1],
