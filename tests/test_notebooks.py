@@ -16,7 +16,9 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_S = 60  # the tour must run in under a minute on 2 cores (kernel start-up not counted)
+# seconds of cell execution (kernel start-up not counted) on 2 cores; other notebooks only have
+# nbclient's per-cell timeout
+BUDGET_S = {"01-tour.ipynb": 60}
 
 
 def test_there_is_a_tour():
@@ -84,4 +86,5 @@ def test_notebook_executes(path, monkeypatch):
             finished = t1
     seconds = (finished - started).total_seconds()
     print(f"{path.name}: cells ran in {seconds:.1f} s", file=sys.stderr)
-    assert seconds < BUDGET_S, f"{path.name} took {seconds:.0f} s (budget {BUDGET_S} s)"
+    budget = BUDGET_S.get(path.name)
+    assert budget is None or seconds < budget, f"{path.name} took {seconds:.0f} s (budget {budget} s)"
