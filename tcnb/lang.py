@@ -707,10 +707,28 @@ class _Parser:
     def elementwise(self, formula, v):
         if not isinstance(v, Prod):
             return float(sympy.sympify(formula).subs(ir.T, v))
-        node = ir.Elementwise.make(formula, v.node())
+        inner = v.node()
+        if sympy.sympify(formula) == sympy.log(ir.T) and isinstance(inner, ir.General) and inner.name == "softmax":
+            return self.log_softmax(inner, v)
+        node = ir.Elementwise.make(formula, inner)
         if isinstance(node, ir.Elementwise):
             node = ir.Elementwise.make(canonical_formula(node.fn), node.arg)
         return Prod.of(node, v.out)
+
+    def log_softmax(self, sm: ir.General, v: Prod) -> Prod:
+        """log(softmax(z)) = z - logsumexp(z): finite where softmax underflows, and so are its
+        derivatives (which otherwise divide by the probabilities)."""
+        z = sm.arg
+        axis = dict(sm.params).get("axis")
+        lse = make_general("logsumexp", z, sm.params)
+        labels = v.out
+        kept = labels if axis is None else tuple(l for k, l in enumerate(labels) if k != axis)
+        if axis is None:
+            kept = ()
+        lse_p = Prod.of(lse, kept)
+        dims = dict(v.dims)
+        terms = [Prod.of(z, labels).node(), self.expand(lse_p.scaled(-1.0), labels, dims)]
+        return Prod.of(ir.add(*terms), labels)
 
     # ------------------------------------------------------------------ calls
     def call(self, e: ast.Call):
