@@ -24,3 +24,8 @@ __all__ = ["parse", "check", "CheckResult", "grad", "jacobian", "hessian", "deri
 def load_ipython_extension(ipython):  # %load_ext tcnb
     from .notebook.magics import load_ipython_extension as load
     load(ipython)
+
+
+def unload_ipython_extension(ipython):  # %unload_ext tcnb
+    from .notebook.magics import unload_ipython_extension as unload
+    unload(ipython)

@@ -64,8 +64,8 @@ class Program(Mapping):
         return "\n".join(lines)
 
     def _repr_latex_(self):
-        rows = [e.latex() for e in self.definitions.values()]
-        return r"$\begin{aligned}" + r"\\ ".join(r.replace("=", "&=", 1) for r in rows) + r"\end{aligned}$"
+        # one display equation per definition (a definition with shared parts is its own aligned block)
+        return "\n".join("$$" + e.latex() + "$$" for e in self.definitions.values()) or None"
 
 
 def parse(source: str) -> Program:

@@ -120,5 +120,12 @@ class Expr:
         return "$" + self.latex() + "$"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": repr(self), "text/latex": self._repr_latex_()}
+        """Plain text and LaTeX; display must never raise, so each part falls back on its own."""
+        bundle = {}
+        for mime, make in (("text/plain", self.__repr__), ("text/latex", self._repr_latex_)):
+            try:
+                bundle[mime] = make()
+            except Exception as exc:  # pragma: no cover - defensive
+                bundle.setdefault("text/plain", f"<tcnb.Expr {self.name or ''}: display failed ({exc})>")
+        return bundle
 

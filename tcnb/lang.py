@@ -178,7 +178,8 @@ class _Parser:
         except SyntaxError as exc:
             line = exc.lineno or 1
             col = max((exc.offset or 1) - 1, 0)
-            raise TensorSyntaxError(f"invalid syntax: {exc.msg}", line=line, col=col,
+            msg = exc.msg if exc.msg.startswith("invalid syntax") else f"invalid syntax: {exc.msg}"
+            raise TensorSyntaxError(msg, line=line, col=col,
                                     source_line=self._line(line)) from None
         except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
             raise TensorSyntaxError(f"cannot read the program: {exc}", line=1, col=0,

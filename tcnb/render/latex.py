@@ -392,12 +392,14 @@ class LatexPrinter:
             else:
                 lab[l] = idx[pos]
         maps = self._substitutable_maps(n, lab)
-        summed = []
+        summed, summed_dims = [], []
         for labels in n.ins:
             for l in labels:
                 if l not in lab and not any(l in m.values() for m in maps.values()):
                     lab[l] = self.letters.fresh()
                     summed.append(lab[l])
+                    summed_dims.append(n.label_dims[l])
+        has_map = any(op.kind == "indexmap" for op in n.operands)
         for k, rows in maps.items():  # x[i + j]: the map's target index is written as i + j
             op, labels = n.operands[k], n.ins[k]
             r = len(op.in_dims)
@@ -433,7 +435,10 @@ class LatexPrinter:
         tail = wrap(sums[:-1]) + [sums[-1][0]] if sums else []
         if summed:
             body = " ".join(wrap(inner) + tail) or "1"
-            return coef, " ".join(wrap(outer) + [r"\sum_" + sub(summed) + " " + body]), SUM
+            # with index maps the ranges matter (Σ_{i<m} df[i, k-i]): write them under the sum
+            under = ("{" + r",\,".join(f"{i}<{sympy.latex(d)}" for i, d in zip(summed, summed_dims)) + "}"
+                     if has_map else sub(summed))
+            return coef, " ".join(wrap(outer) + [r"\sum_" + under + " " + body]), SUM
         parts = wrap(outer) + wrap(inner) + tail
         if not parts:
             return coef, "1", ATOM
