@@ -65,7 +65,7 @@ class Program(Mapping):
 
     def _repr_latex_(self):
         # one display equation per definition (a definition with shared parts is its own aligned block)
-        return "\n".join("$$" + e.latex() + "$$" for e in self.definitions.values()) or None"
+        return "\n".join("$$" + e.latex() + "$$" for e in self.definitions.values()) or None
 
 
 def parse(source: str) -> Program:
