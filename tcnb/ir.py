@@ -153,6 +153,9 @@ class Elementwise(Node):
             return Const.make(float(fn.subs(T, arg.value)), arg.shape)
         if isinstance(arg, Elementwise):  # f(g(x)) is one element-wise node: fewer passes over memory
             return cls.make(fn.subs(T, arg.fn), arg.arg)
+        c, base = split_coefficient(arg)
+        if c != 1.0 and not isinstance(base, Const):  # f(c·A) = (t -> f(c t))(A): the scaling is free
+            return cls.make(fn.subs(T, sympy.Float(c) * T if not float(c).is_integer() else int(c) * T), base)
         return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
 
 
@@ -430,6 +433,13 @@ def split_coefficient(node: Node) -> tuple[float, Node]:
         if node.ins[other] != node.out:  # c * A.T: keep the renaming
             base = Einsum.make([base], [node.ins[other]], node.out)
         return node.operands[k].value, base
+    if isinstance(node, Einsum):  # c * (A *(s) B ...): the product without its scalar factor
+        scal = [k for k, s in enumerate(node.ins) if s == () and isinstance(node.operands[k], Const)]
+        if scal:
+            k = scal[0]
+            rest = [j for j in range(len(node.operands)) if j != k]
+            base = Einsum.make([node.operands[j] for j in rest], [node.ins[j] for j in rest], node.out)
+            return node.operands[k].value, base
     return 1.0, node
 
 

@@ -290,7 +290,7 @@ def test_matrix_notation_products(p):
 
 def test_matrix_notation_of_logistic_derivatives(p):
     f, w = p["f"], p["w"]
-    assert tcnb.grad(f, w).matrix() == "-Xᵀ (y ⊙ σ(-y ⊙ (X w)))"
+    assert tcnb.grad(f, w).matrix() == "-Xᵀ (y ⊙ σ(-(y ⊙ (X w))))"
     for mode in ("reverse", "cross-country"):
         H = tcnb.hessian(f, w, mode=mode).matrix()
         assert H is not None and "diag" in H and H.startswith("Xᵀ diag(") and H.endswith(") X")

@@ -115,7 +115,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             raise TypeError(f"no code for {type(n).__name__}")
         if n.id in root_ids and (isinstance(n, ir.Einsum) and "broadcast_to" in expr):
             expr = f"{xp}.ascontiguousarray({expr})"
-        value[n.id] = expr if expr.isidentifier() and n.id not in root_ids else emit(expr)
+        value[n.id] = expr if expr.isidentifier() else emit(expr)
     if check_budget and largest > config.memory_budget:
         raise MemoryBudgetError(
             f"a contraction needs an intermediate of {human_bytes(largest)}, over the memory budget of "
