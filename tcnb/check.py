@@ -12,7 +12,7 @@ import numpy as np
 
 from . import api
 from .dims import resolve_shape
-from .errors import DerivativeError, ShapeError
+from .errors import DerivativeError
 from .expr import Expr
 
 
@@ -69,8 +69,13 @@ def check(candidate, f: Expr, wrt, order: int = 1, *, sizes: dict | None = None,
         raise DerivativeError(f"cannot check a {type(candidate).__name__}",
                               expected="source text, an Expr, or a function of the arrays")
     if got.shape != reference.shape:
-        raise ShapeError(f"your formula has shape {got.shape}, the derivative has shape {reference.shape}",
-                         expected="output axes first, then the variable's axes")
+        msg = f"your result has shape {got.shape}, the derivative has shape {reference.shape}"
+        perm = _matching_axes(got, reference, rtol, atol)
+        if perm is not None:
+            msg += f" — it is the derivative with its axes in the order {perm}" + _LAYOUT
+        else:
+            msg += _LAYOUT
+        return CheckResult(False, float("inf"), float("inf"), (), reference, got, msg)
     diff = np.abs(got - reference)
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
     max_abs = float(diff.max()) if diff.size else 0.0
@@ -86,11 +91,29 @@ def check(candidate, f: Expr, wrt, order: int = 1, *, sizes: dict | None = None,
                f"yours {got[worst]:.6g}, tcnb {reference[worst]:.6g}")
         if np.allclose(got, -reference, rtol=rtol, atol=atol):
             msg += " — your result is the negative of it (a sign error)"
-        elif reference.ndim == 2 and got.shape == reference.T.shape and np.allclose(got, reference.T, rtol=rtol, atol=atol):
-            msg += " — your result is its transpose (the layout is output axes, then the variable's)"
+        elif (perm := _matching_axes(got, reference, rtol, atol)) is not None:
+            msg += (" — your result is its transpose" if perm == (1, 0) else
+                    f" — your result is it with the axes in the order {perm}") + _LAYOUT
         elif np.allclose(got, 2 * reference, rtol=rtol, atol=atol) or np.allclose(2 * got, reference, rtol=rtol, atol=atol):
             msg += " — off by a factor of 2"
     return CheckResult(ok, max_abs, max_rel, tuple(int(i) for i in worst), reference, got, msg)
+
+
+_LAYOUT = " (tcnb's layout: the output's axes first, then the variable's axes)"
+
+
+def _matching_axes(got, reference, rtol, atol):
+    """The axis order p (other than the identity) with got == reference.transpose(p), or None."""
+    from itertools import permutations
+    if got.ndim != reference.ndim or got.ndim > 6 or sorted(got.shape) != sorted(reference.shape):
+        return None
+    for p in permutations(range(reference.ndim)):
+        if p == tuple(range(reference.ndim)):
+            continue
+        t = reference.transpose(p)
+        if t.shape == got.shape and np.allclose(got, t, rtol=rtol, atol=atol):
+            return tuple(int(a) for a in p)
+    return None
 
 
 def _parse_in_context(text: str, f: Expr) -> Expr:

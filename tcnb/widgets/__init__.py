@@ -8,3 +8,4 @@ from .graph_explorer import GraphExplorer
 from .stepper import Stepper
 
 __all__ = ["GraphExplorer", "Stepper"]
+from .hessian_explorer import HessianExplorer; __all__ += ["HessianExplorer"]  # noqa: E402,E702
