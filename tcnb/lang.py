@@ -116,7 +116,7 @@ class Program:
     @property
     def dims(self) -> list:
         seen: dict = {}
-        for v in self.variables.values():
+        for v in list(self.variables.values()) + list(self.definitions.values()):
             for d in v.shape:
                 for s in sorted(d.free_symbols, key=str):
                     seen[s.name] = True
