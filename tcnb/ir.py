@@ -372,6 +372,17 @@ def _carries_delta(node: Node) -> bool:
     return isinstance(node, Einsum) and any(isinstance(o, Delta) and not o.dense for o in node.operands)
 
 
+def tie_labels(subst: dict, a, b) -> None:
+    """Record a = b among labels tied by unit tensors (union-find: chains like i=k, k=j stay tied)."""
+    def find(x):
+        while x in subst:
+            x = subst[x]
+        return x
+    ra, rb = find(a), find(b)
+    if ra != rb:
+        subst[rb] = ra
+
+
 def label_dims_of(operands, ins) -> dict:
     dims: dict = {}
     for op, labels in zip(operands, ins):

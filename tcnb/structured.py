@@ -50,7 +50,7 @@ def _split(t: ir.Node) -> SymbolicTerm:
         if isinstance(op, ir.Delta) and not op.dense:
             r = len(op.dims)
             for a, b in zip(labels[:r], labels[r:]):
-                _union(subst, a, b)
+                ir.tie_labels(subst, a, b)
         else:
             ops.append(op)
             ins.append(labels)
@@ -318,15 +318,3 @@ class Structured:
         # back to the column order of the variable
         src = S_in + S_out + C
         return xp.transpose(x, [src.index(l) for l in cols])
-
-
-
-def _union(subst: dict, a, b) -> None:
-    """Record a = b among labels tied by unit tensors (union-find: chains like i=k, k=j stay tied)."""
-    def find(x):
-        while x in subst:
-            x = subst[x]
-        return x
-    ra, rb = find(a), find(b)
-    if ra != rb:
-        subst[rb] = ra

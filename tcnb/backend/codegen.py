@@ -159,7 +159,7 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
         elif isinstance(op, ir.Delta) and not op.dense:
             r = len(op.dims)
             for a, b in zip(labels[:r], labels[r:]):
-                _union(subst, a, b)
+                ir.tie_labels(subst, a, b)
         else:
             core.append((val(op), labels))
 
@@ -288,14 +288,3 @@ def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
         else:
             core.append((low.emit(f"_rt.index_map_dense({xp}, {A}, {c}, {I_shape}, {J_shape}, dtype)"), labels))
     return core
-
-
-def _union(subst: dict, a, b) -> None:
-    """Record a = b among labels tied by unit tensors (union-find: chains like i=k, k=j stay tied)."""
-    def find(x):
-        while x in subst:
-            x = subst[x]
-        return x
-    ra, rb = find(a), find(b)
-    if ra != rb:
-        subst[rb] = ra
