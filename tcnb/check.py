@@ -12,7 +12,7 @@ import numpy as np
 
 from . import api
 from .dims import resolve_shape
-from .errors import DerivativeError
+from .errors import DerivativeError, TcnbError
 from .expr import Expr
 
 
@@ -124,5 +124,20 @@ def _parse_in_context(text: str, f: Expr) -> Expr:
     name = "_candidate"
     while any(v.name == name for v in f.known_names):
         name += "_"
-    prog = api.parse("\n".join(decls + [f"{name} = {text}"]))
+    prefix = f"{name} = "
+    try:
+        prog = api.parse("\n".join(decls + [prefix + text]))
+    except TcnbError as err:
+        if err.line != len(decls) + 1 or "\n" in text:
+            raise
+        # point into the student's formula, not into the program check builds around it
+        expected = err.expected
+        if err.message.startswith("undeclared name"):
+            names = ", ".join(sorted(v.name for v in f.known_names))
+            expected = f"only the variables {names} (write intermediate quantities out in full)"
+        col = None if err.col is None else max(err.col - len(prefix), 0)
+        located = type(err).__new__(type(err))
+        TcnbError.__init__(located, f"in your formula: {err.message}", col=col, source_line=text,
+                           expected=expected)
+        raise located from None
     return prog[name]

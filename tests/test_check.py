@@ -43,3 +43,14 @@ def test_transposes_are_named():
 def test_needs_inputs():
     with pytest.raises(tcnb.DerivativeError, match="arrays or sizes"):
         tcnb.check("2 * X.T @ X", LSQ["f"], LSQ["w"])
+
+
+def test_errors_in_the_formula_point_into_the_formula():
+    with pytest.raises(tcnb.TensorSyntaxError) as info:
+        tcnb.check("X.T @ (X @ w - y", LSQ["f"], LSQ["w"], sizes=SIZES)
+    err = info.value
+    assert err.line is None and err.source_line == "X.T @ (X @ w - y" and err.col == 6
+    assert str(err).startswith("in your formula:")
+    sm = tcnb.parse("x: R[n]\np = softmax(x, 0)\n")
+    with pytest.raises(tcnb.TensorSyntaxError, match="undeclared name 'p'.*only the variables x"):
+        tcnb.check("diag(p) - outer(p, p)", sm["p"], sm["x"], sizes={"n": 4})
