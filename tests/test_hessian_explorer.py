@@ -158,19 +158,24 @@ def test_compressed_spectrum_without_the_dense_matrix(matfac, rng):
     np.testing.assert_allclose(ex.heatmap_matrix, expected, atol=1e-10 * np.abs(core).max())
 
 
-def test_block_structure_of_a_block_diagonal_core(rng):
-    """δ over an axis the core also carries: different blocks, one per index (block diagonal)."""
-    prog = tcnb.parse("A: R[n, k]\nW: R[n, k]\nf = sum(exp(A * W))\n")   # H[i,a,i',a'] = δδ A² e^{AW}
+def test_block_structure_of_a_diagonal_hessian(rng):
+    """δ over axes the core also carries: one 1×1 block per entry (an element-wise function's diagonal
+    Hessian); two terms of the same pattern add up to one core."""
+    prog = tcnb.parse("W: R[p, q, r]\nf = sum(W ** 4) + sum(sin(W))\n")
     H = tcnb.hessian(prog["f"], prog["W"])
-    arrays = dict(A=rng.standard_normal((5, 3)), W=rng.standard_normal((5, 3)))
-    ex = HessianExplorer(H, **arrays)
-    dense = matricise(H.evaluate(**arrays), 2)
-    assert_numbers_match(ex, dense)
+    arrays = dict(W=rng.standard_normal((2, 3, 2)))
     S = H.structured(**arrays)
+    assert len(S.terms) == 2
     bs = block_structure(S)
-    if bs is not None:
-        assert ex.spectrum_source == "core"
-        assert bs.n == 15
+    assert bs is not None and bs.blocks.shape == (12, 1, 1) and bs.repeat == 1
+    ex = HessianExplorer(H, **arrays)
+    assert ex.spectrum_source == "core"
+    dense = matricise(H.evaluate(**arrays), 3)
+    assert_numbers_match(ex, dense)
+    W = arrays["W"]
+    np.testing.assert_allclose(ex.eigenvalues, np.sort((12 * W ** 2 - np.sin(W)).ravel()), rtol=1e-12)
+    ex.view.value = "core"
+    np.testing.assert_allclose(np.sort(ex.heatmap_matrix.ravel()), ex.eigenvalues, rtol=1e-12)
 
 
 def test_small_relu_net(rng):

@@ -97,17 +97,19 @@ class BlockStructure:
 def block_structure(S) -> BlockStructure | None:
     """The block-diagonal structure of a compressed result ``S`` (tcnb.Structured), or None.
 
-    Needs one term whose pattern ties row axis p to column axis p (δ) or leaves them free; labels tied
-    by δ that the core also carries make the blocks differ (block diagonal), labels the core lacks
-    repeat each block (⊗ I). Anything else (sums of terms, broadcast axes, δ across positions) is None.
+    Needs one term (or terms of one and the same pattern, whose cores add up) whose pattern ties row
+    axis p to column axis p (δ) or leaves them free; labels tied by δ that the core also carries make
+    the blocks differ (block diagonal), labels the core lacks repeat each block (⊗ I). Anything else
+    (different patterns, broadcast axes, δ across positions) is None.
     """
-    if len(S.factors) != 1:
-        return None
     r = S.split
     shape = S.shape
     if 2 * r != len(shape) or tuple(shape[:r]) != tuple(shape[r:]):
         return None
-    core, labels, pattern = S.terms[0]
+    merged = _merge_terms(S.terms)
+    if merged is None:
+        return None
+    core, labels, pattern = merged
     rows, cols = pattern[:r], pattern[r:]
     if len(set(rows)) != r or len(set(cols)) != r:
         return None
@@ -130,6 +132,21 @@ def block_structure(S) -> BlockStructure | None:
     return BlockStructure(blocks, math.prod(shape[p] for p in repeat_pos),
                           tuple(block_pos + repeat_pos + free_pos), tuple(shape[:r]),
                           len(block_pos), len(repeat_pos))
+
+
+def _merge_terms(terms):
+    """One (core, labels, pattern) for terms that share their pattern up to renaming, else None."""
+    canon = []
+    for core, labels, pattern in terms:
+        names = {l: k for k, l in enumerate(dict.fromkeys(pattern))}
+        key = (tuple(names[l] for l in pattern), tuple(sorted(names[l] for l in labels)))
+        order = sorted(range(len(labels)), key=lambda a: names[labels[a]])
+        canon.append((key, np.transpose(np.asarray(core, dtype=np.float64), order) if labels else
+                      np.asarray(core, dtype=np.float64)))
+    if not canon or any(k != canon[0][0] for k, _ in canon):
+        return None
+    (pattern, labels), total = canon[0][0], sum(c for _, c in canon)
+    return total, labels, pattern
 
 
 def is_compressed(S) -> bool:
@@ -226,7 +243,7 @@ class HessianExplorer(W.VBox):
         self.heatmap_caption = W.HTML()
         self.heatmap = W.Image(format="png", layout=W.Layout(max_width="480px"))
         self.heatmap.add_class("tcnb-hessian-heatmap")
-        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.image = W.Image(format="png", layout=W.Layout(width="792px", min_width="792px"))
         self.image.add_class("tcnb-hessian-spectrum")
         cell = "font-size:90%;padding:0 4px"
         self._titles = W.HTML("<div style='display:grid;grid-template-columns:1fr 1fr 1fr;width:792px'>"
@@ -290,8 +307,8 @@ class HessianExplorer(W.VBox):
         return fixed, derived, dict(fixed)
 
     def _build_controls(self, size_max, seed):
-        style = {"description_width": "110px"}
-        wide = W.Layout(width="330px")
+        style = {"description_width": "120px"}
+        wide = W.Layout(width="340px")
         self.size_sliders = {
             d: W.IntSlider(value=v, min=1, max=int(size_max.get(d, max(4 * v, 20))), description=f"size {d}",
                            continuous_update=False, style=style, layout=wide)
@@ -300,7 +317,8 @@ class HessianExplorer(W.VBox):
                                        continuous_update=False, style=style, layout=wide)
         can_move = self.wrt is not None
         self.move = W.Dropdown(options=MOVES if self._g_fn is not None else MOVES[1:],
-                               description="move point along", style=style, layout=wide, disabled=not can_move)
+                               description="move along", style=style, layout=wide,
+                               disabled=not can_move)
         self.step_slider = W.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05, readout_format="+.2f",
                                          description="step (× ‖w₀‖)", continuous_update=False,
                                          style=style, layout=wide, disabled=not can_move)
@@ -309,17 +327,16 @@ class HessianExplorer(W.VBox):
                                     style=style, layout=wide)
         self.coordinate = W.IntSlider(value=0, min=0, max=0, description="coordinate",
                                       continuous_update=False, style=style, layout=wide)
-        self.view = W.ToggleButtons(options=VIEWS, value=VIEWS[0], description="heatmap of",
-                                    style={"description_width": "110px", "button_width": "80px"})
-        self.scale = W.ToggleButtons(options=SCALES, value=SCALES[0], description="colour scale",
-                                     style={"description_width": "110px", "button_width": "80px"})
+        toggles = {"description_width": "90px", "button_width": "100px"}
+        self.view = W.ToggleButtons(options=VIEWS, value=VIEWS[0], description="heatmap of", style=toggles)
+        self.scale = W.ToggleButtons(options=SCALES, value=SCALES[0], description="colour scale", style=toggles)
         for w in list(self.size_sliders.values()) + [self.seed_slider, self.move, self.step_slider,
                                                      self.direction, self.coordinate, self.view, self.scale]:
             w.observe(self._on_change, names="value")
         left = W.VBox(list(self.size_sliders.values()) + [self.seed_slider])
-        left.children += (self.view, self.scale)
-        right = W.VBox([self.move, self.step_slider, self.direction, self.coordinate])
-        self._controls = W.HBox([left, right])
+        middle = W.VBox([self.move, self.step_slider, self.direction, self.coordinate])
+        right = W.VBox([self.view, self.scale])
+        self._controls = W.HBox([left, middle, right])
 
     def _build_figure(self):
         # Titles, axis names and legends are HTML around the image: text is what costs in a matplotlib
@@ -343,16 +360,16 @@ class HessianExplorer(W.VBox):
         self._q_line, = lx.plot([], [], color="#dd8452", ls="--")
         lx.axhline(0.0, color="#888", lw=0.8)
         lx.axvline(0.0, color="#888", lw=0.8)
-        line_title = ("f(w + s·d) − f(w) (blue) and its quadratic model s·gᵀd + ½κs² (orange dashed)"
-                      if self._f_fn is not None else "the quadratic model ½κs² along d (orange dashed)")
+        line_title = ("f(w + s·d) − f(w) (blue), its model s·gᵀd + ½κs² (orange)"
+                      if self._f_fn is not None else "the quadratic model ½κs² along d (orange)")
         self.plot_titles = [("histogram of the eigenvalues", "eigenvalue"),
-                            ("sorted eigenvalues (red: λ < 0; green dashed: κ = dᵀHd)", "index, ascending"),
+                            ("sorted eigenvalues (red: λ < 0; green: κ = dᵀHd)", "index, ascending"),
                             (line_title, "s, along the unit direction d")]
         for ax in (hx, sx, lx):
             ax.xaxis.set_major_locator(MaxNLocator(5))
             ax.yaxis.set_major_locator(MaxNLocator(5))
             ax.tick_params(labelsize=8)
-        self._dynamic = [(hx, [self._hist]), (sx, [self._neg_line, self._pos_line, self._curv_line]),
+        self._dynamic = [(hx, [self._hist]), (sx, [self._curv_line, self._neg_line, self._pos_line]),
                          (lx, [self._f_line, self._q_line])]
         for _, artists in self._dynamic:
             for a in artists:
@@ -638,14 +655,17 @@ class HessianExplorer(W.VBox):
         shape = resolve_shape(self.H.shape, self.sizes)
         r = self.split
         if self.view.value == "core" and self.structured is not None:
-            core, labels, pattern = self.structured.terms[0]
+            terms = self.structured.terms
+            merged = _merge_terms(terms)
+            core, labels, pattern = merged if merged is not None else terms[0]
+            which = "" if merged is not None or len(terms) == 1 else f" of term 1 of {len(terms)}"
             core = np.asarray(core, dtype=np.float64)
             row_l = [l for l in labels if l in pattern[:r]]
             col_l = [l for l in labels if l not in row_l]
             core = np.transpose(core, [labels.index(l) for l in row_l + col_l]) if labels else core
             nr = math.prod(core.shape[:len(row_l)])
             mat = core.reshape(nr, -1) if core.ndim else core.reshape(1, 1)
-            return mat, f"core C ({mat.shape[0]}×{mat.shape[1]})", None, ""
+            return mat, f"core C{which} ({mat.shape[0]}×{mat.shape[1]})", None, ""
         n = math.prod(shape[:r])
         win = min(n, self.max_heatmap)
         if h["dense"] is not None:
