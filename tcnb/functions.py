@@ -217,6 +217,11 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp: str = "
             return f"({p(b)} ** {p(x)})"
         if isinstance(e, sympy.Function):
             name = type(e).__name__
+            if name == "sigmoid":  # σ(c·u) = 0.5 + 0.5 tanh(0.5c·u): the scaling costs no extra pass
+                c, rest = e.args[0].as_coeff_Mul()
+                half = 0.5 * float(c)
+                inner = p(rest) if half == 1.0 else f"{_num(half)} * {p(rest)}"
+                return f"(0.5 + 0.5 * {module}.tanh({inner}))"
             if name in _CODE and len(e.args) == 1:
                 return _CODE[name].format(m=module, a=p(e.args[0]))
         raise TensorSyntaxError(f"no array code for the scalar function {e}")
