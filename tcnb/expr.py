@@ -72,13 +72,28 @@ class Expr:
 
     def structured(self, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
-        full = self.compile(backend or config.default_backend)
+        backend = backend or config.default_backend
+        try:  # the same shapes as an earlier call: reuse its plan and generated code unchecked
+            key = ("structured", backend) + tuple(
+                (k, type(a), a.shape, a.dtype.char) if hasattr(a, "dtype") else (k, a) for k, a in sorted(arrays.items()))
+            hit = self._compiled.get(key)
+        except TypeError:
+            key, hit = None, None
+        if hit is not None:
+            plan, gen, dtype, xp = hit
+            values = gen.fn(xp, runtime, dtype, *[arrays[n] for n in gen.arg_names])
+            return Structured.from_plan(xp, plan, values, plan.shape, self.split)
+        full = self.compile(backend)
         bound, sizes, dtype = full.bind(arrays)
         plan = plan_structured(self.node, sizes, full.backend, self.known_names)
         gen = plan.fn.generated(sizes, dtype)
         values = gen.fn(full.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
         if plan.shape is None:
             plan.shape = resolve_shape(self.shape, sizes)
+        if key is not None and all(bound[n] is arrays.get(n) for n in gen.arg_names):
+            if len(self._compiled) > 64:
+                self._compiled.clear()
+            self._compiled[key] = (plan, gen, dtype, full.xp)
         return Structured.from_plan(full.xp, plan, values, plan.shape, self.split)
 
     # ---------------------------------------------------------------------------- display
