@@ -104,14 +104,7 @@ def timed_once(call):
 
 # ----------------------------------------------------------------------------------- formatting
 
-def fmt_time(s) -> str:
-    if s is None or (isinstance(s, float) and math.isnan(s)):
-        return "-"
-    if s < 1e-3:
-        return f"{s * 1e6:.1f} µs"
-    if s < 1:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s:.2f} s"
+from tcnb.bench.timing import fmt_time  # noqa: E402  (one formatter for the scripts and tcnb.bench)
 
 
 def fmt_ratio(r) -> str:

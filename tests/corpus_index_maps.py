@@ -16,7 +16,6 @@ the JAX versions build integer index grids.
 from __future__ import annotations
 
 import itertools
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,7 +25,6 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import sympy  # noqa: E402
 
 
 def loop(shape, f) -> np.ndarray:
@@ -45,68 +43,10 @@ def grid(*sizes):
 
 # ------------------------------------------------------------------ numerical helpers (self-contained)
 
-def central_diff(fn, x, h: float = 1e-6) -> np.ndarray:
-    """d fn / d x by central differences, in the jax.jacobian layout (output axes, then x's axes)."""
-    x = np.asarray(x, dtype=np.float64)
-    cols, out_shape = [], np.asarray(fn(x)).shape
-    for k in range(x.size):
-        xp, xm = x.copy().reshape(-1), x.copy().reshape(-1)
-        xp[k] += h
-        xm[k] -= h
-        fp = np.asarray(fn(xp.reshape(x.shape)), dtype=np.float64)
-        fm = np.asarray(fn(xm.reshape(x.shape)), dtype=np.float64)
-        cols.append(((fp - fm) / (2.0 * h)).reshape(-1))
-    if not cols:
-        return np.zeros(out_shape + x.shape)
-    return np.stack(cols, axis=-1).reshape(out_shape + x.shape)
-
-
-def fd_of(evaluate, arrays: dict, wrt: str, h: float = 1e-6) -> np.ndarray:
-    """Central differences of ``evaluate(**arrays)`` with respect to ``arrays[wrt]``."""
-    return central_diff(lambda v: evaluate(**{**arrays, wrt: v}), arrays[wrt], h)
-
-
-def seed_for(*parts) -> int:
-    return zlib.crc32("/".join(map(str, parts)).encode())
-
-
-def resolve_shape(shape, sizes: dict) -> tuple:
-    """A concrete shape from a symbolic one (dimension symbols substituted by name)."""
-    out = []
-    for d in shape:
-        d = sympy.sympify(d)
-        out.append(int(d.subs({s: sizes[s.name] for s in d.free_symbols})))
-    return tuple(out)
-
-
-def random_array(kind: str, shape, rng) -> np.ndarray:
-    """normal, small (0.5·N(0, 1)), unit (U[0.1, 0.9]) or positive (U[0.5, 2])."""
-    shape = tuple(shape)
-    if kind == "normal":
-        return rng.normal(size=shape)
-    if kind == "small":
-        return 0.5 * rng.normal(size=shape)
-    if kind == "unit":
-        return rng.uniform(0.1, 0.9, size=shape)
-    if kind == "positive":
-        return rng.uniform(0.5, 2.0, size=shape)
-    raise ValueError(kind)
-
-
-def assert_close(actual, expected, rtol: float, what: str = "") -> None:
-    """allclose with rtol and an absolute tolerance of rtol · max(1, max |expected|)."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
-    assert np.all(np.isfinite(actual)), f"{what}: non-finite entries in the result"
-    atol = max(rtol * max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0), 1e-12)
-    if not np.allclose(actual, expected, rtol=rtol, atol=atol):
-        err = np.abs(actual - expected)
-        k = np.unravel_index(int(np.argmax(err - rtol * np.abs(expected))), err.shape) if err.ndim else ()
-        raise AssertionError(
-            f"{what}: max abs error {float(np.max(err)):.3e} (rtol {rtol:g}, atol {atol:.1e}); "
-            f"worst at {tuple(int(i) for i in k)}: got {float(actual[k]):.12g}, "
-            f"expected {float(expected[k]):.12g}")
+# finite differences, seeds, shapes, random arrays and the tolerance check are shared with the
+# calculus corpus
+from helpers_calculus import (assert_close, central_diff, fd_of, random_array,  # noqa: E402,F401
+                              resolve_shape, seed_for)
 
 
 def sigmoid(t):
