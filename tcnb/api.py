@@ -59,7 +59,8 @@ class Program(Mapping):
         return self._parsed.lines.get(name)
 
     def __repr__(self):
-        lines = [f"{n}: R{list(map(str, e.shape))}" for n, e in self.variables.items()]
+        lines = [f"{n}: R[{', '.join(map(str, e.shape))}]" if e.shape else f"{n}: R"
+                 for n, e in self.variables.items()]
         lines += [repr(e) for e in self.definitions.values()]
         return "\n".join(lines)
 
