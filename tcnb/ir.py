@@ -372,15 +372,30 @@ def _carries_delta(node: Node) -> bool:
     return isinstance(node, Einsum) and any(isinstance(o, Delta) and not o.dense for o in node.operands)
 
 
-def tie_labels(subst: dict, a, b) -> None:
-    """Record a = b among labels tied by unit tensors (union-find: chains like i=k, k=j stay tied)."""
+def unit_tensor_ties(operands, ins):
+    """label -> its representative, where kept unit tensors δ[a, b] tie labels a = b.
+
+    Union-find, so chains (i = k, k = j) stay tied. Used wherever a product is read with its unit
+    tensors removed: the code generator (diagonal embedding) and compression (core ⊗ pattern).
+    """
+    subst: dict = {}
+
     def find(x):
         while x in subst:
             x = subst[x]
         return x
-    ra, rb = find(a), find(b)
-    if ra != rb:
-        subst[rb] = ra
+    for op, labels in zip(operands, ins):
+        if isinstance(op, Delta) and not op.dense:
+            r = len(op.dims)
+            for a, b in zip(labels[:r], labels[r:]):
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    subst[rb] = ra
+    return find
+
+
+def is_kept_delta(node: Node) -> bool:
+    return isinstance(node, Delta) and not node.dense
 
 
 def label_dims_of(operands, ins) -> dict:

@@ -44,22 +44,10 @@ def _split(t: ir.Node) -> SymbolicTerm:
     if not isinstance(t, ir.Einsum):
         labels = tuple(range(t.rank))
         return SymbolicTerm(((t, labels),), labels, labels)
-    subst = {}
-    ops, ins = [], []
-    for op, labels in zip(t.operands, t.ins):
-        if isinstance(op, ir.Delta) and not op.dense:
-            r = len(op.dims)
-            for a, b in zip(labels[:r], labels[r:]):
-                ir.tie_labels(subst, a, b)
-        else:
-            ops.append(op)
-            ins.append(labels)
-
-    def root(l):
-        while l in subst:
-            l = subst[l]
-        return l
-    ins = [tuple(root(l) for l in s) for s in ins]
+    root = ir.unit_tensor_ties(t.operands, t.ins)
+    kept = [(op, labels) for op, labels in zip(t.operands, t.ins) if not ir.is_kept_delta(op)]
+    ops = [op for op, _ in kept]
+    ins = [tuple(root(l) for l in labels) for _, labels in kept]
     pattern = tuple(root(l) for l in t.out)
     # a ones-tensor over output labels is broadcasting: leave those labels out of the core
     final_ops, final_ins = [], []

@@ -146,27 +146,16 @@ def _label_sizes(n: ir.Einsum, sizes):
 def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=False, sizes=None) -> str:
     """Core product of the tensor operands, then scalar factor, broadcasting and diagonal embedding."""
     coef = 1.0
-    core, ones_labels, subst, maps = [], [], {}, []
+    core, ones_labels, maps = [], [], []
+    root = ir.unit_tensor_ties(n.operands, n.ins)
     for op, labels in zip(n.operands, n.ins):
         if isinstance(op, ir.IndexMap):
             maps.append((op, labels))
-        elif isinstance(op, ir.Const):
-            if labels:
-                ones_labels.extend(labels)
-                coef *= op.value
-            else:
-                coef *= op.value
-        elif isinstance(op, ir.Delta) and not op.dense:
-            r = len(op.dims)
-            for a, b in zip(labels[:r], labels[r:]):
-                ir.tie_labels(subst, a, b)
-        else:
+        elif isinstance(op, ir.Const):  # a scalar, or a ones-tensor (broadcast / size factor)
+            ones_labels.extend(labels)
+            coef *= op.value
+        elif not ir.is_kept_delta(op):
             core.append((val(op), labels))
-
-    def root(l):
-        while l in subst:
-            l = subst[l]
-        return l
     core = [(e, tuple(root(l) for l in labels)) for e, labels in core]
     ones_labels = [root(l) for l in ones_labels]
     out = tuple(root(l) for l in n.out)

@@ -33,7 +33,8 @@ class Compiled:
         self.single = single
         self._cache: dict = {}
         self._names = tuple(v.name for v in self.vars)
-        self._needed = self._sizes_needed()
+        self._needed = {s.name for n in ir.topological(list(self.roots)) for d in n.shape
+                        for s in d.free_symbols}
         self._fast: dict = {}  # (shape, dtype) of each array -> (generated, dtype): skips re-checking
         self._bind_cache: dict = {}
         self._array_type = type(self.xp.zeros(0))
@@ -122,15 +123,8 @@ class Compiled:
         return bound, sizes, dtype
 
     def sizes_needed(self) -> set:
+        """Names of the dimension symbols the roots' shapes (and their subexpressions') use."""
         return self._needed
-
-    def _sizes_needed(self) -> set:
-        out = set()
-        for r in self.roots:
-            for n in ir.topological([r]):
-                for d in n.shape:
-                    out |= {s.name for s in d.free_symbols}
-        return out
 
     def generated(self, sizes: dict, dtype):
         key = (tuple(sorted(sizes.items())), str(dtype))
@@ -143,13 +137,6 @@ class Compiled:
             gen.fn = namespace["tcnb_fn"]
             self._cache[key] = gen
         return gen
-
-    def run(self, arrays: dict):
-        """(values as a tuple, sizes of every dimension symbol) — for callers that need both."""
-        bound, sizes, dtype = self.bind(arrays)
-        gen = self.generated(sizes, dtype)
-        out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
-        return tuple(self.xp.asarray(o, dtype=dtype) for o in out), sizes
 
     def __call__(self, **arrays):
         # fast path: the same shapes and dtypes as a previous call need no checks at all
