@@ -490,7 +490,7 @@ class _Parser:
 
     def _narrowed(self, name, dim) -> bool:
         """x[i] where the left side gives i a range other than x's axis: an index map (x[i + 0])."""
-        r = getattr(self, "explicit_ranges", {}).get(name)
+        r = self.explicit_ranges.get(name)
         return r is not None and r != dim
 
     def affine(self, e) -> tuple[dict, sympy.Expr]:
