@@ -8,7 +8,7 @@
 from .api import Program, derivative, grad, hessian, hvp, jacobian, parse
 from .check import CheckResult, check
 from .config import config
-from .errors import (BackendUnavailableError, BindingError, DerivativeError, MemoryBudgetError,
+from .errors import (BackendUnavailableError, BindingError, DerivativeError, MemoryBudgetError, NumericalError,
                      ShapeError, TcnbError, TensorSyntaxError)
 from .expr import Expr
 from .functions import define_elementwise
@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = ["parse", "check", "CheckResult", "grad", "jacobian", "hessian", "derivative", "hvp", "define_elementwise",
            "Program", "Expr", "Structured", "config", "TcnbError", "TensorSyntaxError", "ShapeError",
-           "BindingError", "DerivativeError", "MemoryBudgetError", "BackendUnavailableError"]
+           "BindingError", "DerivativeError", "MemoryBudgetError", "NumericalError", "BackendUnavailableError"]
 
 
 def load_ipython_extension(ipython):  # %load_ext tcnb

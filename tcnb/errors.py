@@ -60,6 +60,10 @@ class DerivativeError(TcnbError):
     """A derivative was asked for that does not exist or cannot be formed (e.g. grad of a non-scalar)."""
 
 
+class NumericalError(TcnbError):
+    """The inputs make a value undefined: a singular matrix for inv/logdet/solve, NaN or inf entries."""
+
+
 class MemoryBudgetError(TcnbError):
     """A dense result or intermediate would exceed the memory budget; tcnb refuses before allocating."""
 

@@ -11,6 +11,7 @@ cross-country mode all combine these same local partials (reference §3–5).
 """
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +19,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 
 from . import ir
+from .dims import shape_str
 from .errors import ShapeError, TensorSyntaxError
 
 T = ir.T
@@ -112,6 +114,9 @@ def canonical_formula(fn: sympy.Expr) -> sympy.Expr:
     """
     fn = fn.replace(sympy.log(sympy.exp(_W) + 1), softplus(_W))
     fn = fn.replace(1 / (1 + sympy.exp(-_W)), sigmoid(_W))
+    # log σ(u) underflows to -inf for u < -745 (and loses digits long before); it is -softplus(-u)
+    fn = fn.replace(sympy.log(sigmoid(_W)), -softplus(-_W))
+    fn = fn.replace(sympy.log(1 - sigmoid(_W)), -softplus(_W))
     return fn
 
 
@@ -124,30 +129,69 @@ def sympy_namespace() -> dict:
     return ns
 
 
+# Names the language itself gives a meaning to: define_elementwise may not take them over, since a
+# redefinition would silently change every later program that uses them.
+LANGUAGE_NAMES = frozenset({"sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye", "ones",
+                            "einsum", "step", "R"})
+
+
 def define_elementwise(name: str, formula) -> sympy.Expr:
     """Register an element-wise function from a SymPy formula in ``t`` (str or expr) or a callable.
 
     >>> define_elementwise("swish", "t * sigmoid(t)")   # then swish(x) works in programs
+
+    Built-in names are refused (redefining ``exp`` would change every later program), and so is a
+    formula that is not a finite real expression in ``t`` or that has no array code.
     """
-    if not name.isidentifier():
-        raise TensorSyntaxError(f"'{name}' is not a valid function name")
-    if callable(formula) and not isinstance(formula, sympy.Basic):
-        expr = formula(T)
-    elif isinstance(formula, str):
-        ns = sympy_namespace()
-        ns["t"] = T
-        try:
-            expr = sympy.sympify(formula, locals=ns)
-        except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-            raise TensorSyntaxError(f"cannot read the formula of '{name}': {exc}") from None
-    else:
-        expr = sympy.sympify(formula)
-    expr = sympy.sympify(expr)
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise TensorSyntaxError(f"{name!r} is not a valid function name", expected="a Python identifier")
+    if name in ELEMENTWISE or name in _SYMPY_NAMES or name in GENERAL or name in LANGUAGE_NAMES:
+        raise TensorSyntaxError(f"'{name}' is a built-in function of the language and cannot be redefined",
+                                expected="a new function name")
+    expr = _read_formula(name, formula)
     if expr.free_symbols - {T}:
         raise TensorSyntaxError(f"formula of '{name}' may only use the symbol t, "
                                 f"found {', '.join(sorted(map(str, expr.free_symbols - {T})))}")
+    _check_formula(name, expr)
     USER_FUNCTIONS[name] = expr
     return expr
+
+
+def _read_formula(name, formula) -> sympy.Expr:
+    """The formula as a SymPy expression, or a TensorSyntaxError saying why it is not one."""
+    try:
+        if callable(formula) and not isinstance(formula, sympy.Basic):
+            expr = formula(T)
+        elif isinstance(formula, str):
+            ns = sympy_namespace()
+            ns["t"] = T
+            expr = sympy.sympify(formula, locals=ns)
+        else:
+            expr = sympy.sympify(formula)
+        expr = sympy.sympify(expr)
+    except Exception as exc:  # sympify evaluates the text: any error means "not a formula"
+        raise TensorSyntaxError(f"cannot read the formula of '{name}': {type(exc).__name__}: {exc}",
+                                expected="a formula in t such as 't * sigmoid(t)'") from None
+    if not isinstance(expr, sympy.Expr) or isinstance(expr, (sympy.core.relational.Relational,
+                                                              sympy.logic.boolalg.BooleanFunction)):
+        raise TensorSyntaxError(f"the formula of '{name}' is not a scalar expression: {expr}",
+                                expected="a formula in t such as 't * sigmoid(t)'")
+    return expr
+
+
+def _check_formula(name, expr):
+    """Refuse what could only fail later: infinities/NaN, complex numbers, functions with no array code."""
+    if expr.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan, sympy.I):
+        raise TensorSyntaxError(f"the formula of '{name}' is not a finite real expression: {expr}",
+                                expected="a finite real formula in t")
+    for order in range(3):  # the function and the derivatives a Hessian needs must all have code
+        f = sympy.diff(expr, T, order) if order else expr
+        try:
+            elementwise_code(f, "x")
+        except TensorSyntaxError as exc:
+            what = "the formula" if order == 0 else f"its derivative of order {order}"
+            raise TensorSyntaxError(f"'{name}' cannot be evaluated: {what} uses {exc.message.split('function ')[-1]}, "
+                                    "which has no array code", expected="built-in element-wise functions only") from None
 
 
 def elementwise_formula(name: str):
@@ -157,7 +201,7 @@ def elementwise_formula(name: str):
 # ---------------------------------------------------------------------------- element-wise printing
 
 _CODE = {"exp": "{m}.exp({a})", "log": "{m}.log({a})", "sin": "{m}.sin({a})", "cos": "{m}.cos({a})",
-         "tan": "{m}.tan({a})", "tanh": "{m}.tanh({a})", "sigmoid": "(0.5 + 0.5 * {m}.tanh(0.5 * {a}))",
+         "tan": "{m}.tan({a})", "tanh": "{m}.tanh({a})", "sigmoid": "{m}.exp(-{m}.logaddexp(0.0, -{a}))",
          "softplus": "{m}.logaddexp(0.0, {a})", "relu": "{m}.maximum({a}, 0.0)",
          "step": "{m}.heaviside({a}, 0.0)", "absval": "{m}.abs({a})", "sign": "{m}.sign({a})",
          "sqrt": "{m}.sqrt({a})", "log1p": "{m}.log1p({a})", "cosh": "{m}.cosh({a})",
@@ -217,11 +261,10 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp: str = "
             return f"({p(b)} ** {p(x)})"
         if isinstance(e, sympy.Function):
             name = type(e).__name__
-            if name == "sigmoid":  # σ(c·u) = 0.5 + 0.5 tanh(0.5c·u): the scaling costs no extra pass
+            if name == "sigmoid":  # σ(u) = exp(-softplus(-u)): accurate in both tails; σ(c·u) folds -c in
                 c, rest = e.args[0].as_coeff_Mul()
-                half = 0.5 * float(c)
-                inner = p(rest) if half == 1.0 else f"{_num(half)} * {p(rest)}"
-                return f"(0.5 + 0.5 * {module}.tanh({inner}))"
+                inner = f"-{p(rest)}" if c == 1 else f"{_num(-c)} * {p(rest)}"
+                return f"{module}.exp(-{module}.logaddexp(0.0, {inner}))"
             if name in _CODE and len(e.args) == 1:
                 return _CODE[name].format(m=module, a=p(e.args[0]))
         raise TensorSyntaxError(f"no array code for the scalar function {e}")
@@ -365,11 +408,11 @@ def _d_logsumexp(node):
 
 
 GENERAL: dict[str, GeneralFunction] = {
-    "inv": GeneralFunction("inv", _square_matrix("inv"), "{m}.linalg.inv({a})", r"{a}^{{-1}}", _d_inv),
+    "inv": GeneralFunction("inv", _square_matrix("inv"), "_rt.inv({m}, {a}, {what!r})", r"{a}^{{-1}}", _d_inv),
     "det": GeneralFunction("det", lambda s, p: (_square_matrix("det")(s, p), ())[1],
-                           "{m}.linalg.det({a})", r"\det\left({a}\right)", _d_det),
+                           "_rt.det({m}, {a}, {what!r})", r"\det\left({a}\right)", _d_det),
     "logdet": GeneralFunction("logdet", lambda s, p: (_square_matrix("logdet")(s, p), ())[1],
-                              "{m}.linalg.slogdet({a})[1]", r"\log\left|\det {a}\right|", _d_logdet),
+                              "_rt.logdet({m}, {a}, {what!r})", r"\log\left|\det {a}\right|", _d_logdet),
     "softmax": GeneralFunction("softmax", _softmax_shape, "_rt.softmax({m}, {a}, {axis})",
                                r"\operatorname{{softmax}}\left({a}\right)", _d_softmax),
     "logsumexp": GeneralFunction("logsumexp", _lse_shape, "_rt.logsumexp({m}, {a}, {axis})",
@@ -390,4 +433,11 @@ def general_code(node: ir.General, arg: str, module: str = "np") -> str:
     spec = GENERAL[node.name]
     params = dict(node.params)
     params.setdefault("axis", None)
-    return spec.code.format(m=module, a=arg, **params)
+    return spec.code.format(m=module, a=arg, what=_label(node), **params)
+
+
+def _label(node: ir.General) -> str:
+    """A short name of the node for error messages (cheap: no printing of the whole argument)."""
+    arg = node.arg
+    inner = arg.name if isinstance(arg, ir.Var) else f"an expression of shape {shape_str(arg.shape)}"
+    return f"{node.name}({inner})"

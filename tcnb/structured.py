@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import ir
+from .backend import runtime
 from .config import config, human_bytes
 from .errors import MemoryBudgetError, ShapeError
 
@@ -266,7 +267,7 @@ class Structured:
         if n_rows != n_cols:
             raise ShapeError(f"solve needs a square operator, got {n_rows} x {n_cols}")
         H = self.dense().reshape(n_rows, n_cols)
-        return xp.linalg.solve(H, b.reshape(n_rows)).reshape(cols)
+        return runtime.solve(xp, H, b.reshape(n_rows, 1), "solve() of the dense Hessian").reshape(cols)
 
     def _block_solve(self, b):
         xp = self.xp
@@ -297,11 +298,9 @@ class Structured:
         nR = math.prod(size[l] for l in R)
         bt = bt.reshape(nS_in, nS_out, nR)
         blocks = blocks.reshape(nS_in, nR, nR)
-        if nR == 1:
-            x = bt / blocks.reshape(nS_in, 1, 1)
-        else:  # one factorisation per block, all right-hand sides of the broadcast axes at once
-            x = xp.linalg.solve(blocks, xp.swapaxes(bt, 1, 2))  # (S_in, R, S_out)
-            x = xp.swapaxes(x, 1, 2)
+        # one factorisation per block, all right-hand sides of the broadcast axes at once
+        x = runtime.solve(xp, blocks, xp.swapaxes(bt, 1, 2), "solve() on the compressed core")  # (S_in, R, S_out)
+        x = xp.swapaxes(x, 1, 2)
         x = x.reshape([size[l] for l in S_in + S_out + C])
         # back to the column order of the variable
         src = S_in + S_out + C

@@ -128,3 +128,72 @@ def _prod(shape):
     for n in shape:
         p *= n
     return p
+
+
+# ---------------------------------------------------------------------- checked linear algebra
+# LAPACK either raises its own LinAlgError on a singular matrix or, on a nearly singular one,
+# returns entries of size 1/eps without a word. Both become a NumericalError naming the node, so
+# a wrong number never leaves tcnb silently.
+
+def _finite(xp, a, what):
+    from ..errors import NumericalError
+    if not bool(xp.isfinite(a).all()):
+        raise NumericalError(f"{what}: the matrix has NaN or infinite entries",
+                             expected="finite inputs")
+
+
+def _singular(what, detail="the matrix is singular"):
+    from ..errors import NumericalError
+    return NumericalError(f"{what}: {detail}", expected="a nonsingular (well-conditioned) matrix")
+
+
+def _ill_conditioned(xp, a, a_inv) -> bool:
+    """1-norm condition number past 1/eps: the inverse carries no correct digits."""
+    eps = xp.finfo(a.dtype).eps
+    norm = xp.abs(a).sum(axis=-2).max(axis=-1)
+    norm_inv = xp.abs(a_inv).sum(axis=-2).max(axis=-1)
+    cond = norm * norm_inv
+    return bool((~xp.isfinite(cond) | (cond * eps > 1.0)).any())
+
+
+def inv(xp, a, what="inv"):
+    _finite(xp, a, what)
+    try:
+        out = xp.linalg.inv(a)
+    except xp.linalg.LinAlgError:
+        raise _singular(what) from None
+    if _ill_conditioned(xp, a, out):
+        raise _singular(what, "the matrix is singular to working precision (condition number over 1/eps)")
+    return out
+
+
+def det(xp, a, what="det"):
+    """det(A); a singular A has determinant 0, which is a value like any other."""
+    _finite(xp, a, what)
+    return xp.linalg.det(a)
+
+
+def logdet(xp, a, what="logdet"):
+    """log|det A| (as numpy's slogdet): the sign is dropped, a singular A is an error (-inf)."""
+    _finite(xp, a, what)
+    sign, value = xp.linalg.slogdet(a)
+    if not bool((sign != 0).all()):
+        raise _singular(what, "the matrix is singular, so log|det| is -inf")
+    return value
+
+
+def solve(xp, a, b, what="solve"):
+    """x with a @ x = b (a stack of matrices allowed), refusing singular or non-finite systems."""
+    _finite(xp, a, what)
+    _finite(xp, b, what + " (right-hand side)")
+    if a.shape[-1] == 1:  # 1 x 1 blocks: a division, which LAPACK would not check either
+        if not bool((a != 0).all()):
+            raise _singular(what, "a 1 x 1 block is zero")
+        return b / a
+    try:
+        a_inv = xp.linalg.inv(a)
+    except xp.linalg.LinAlgError:
+        raise _singular(what) from None
+    if _ill_conditioned(xp, a, a_inv):
+        raise _singular(what, "the matrix is singular to working precision (condition number over 1/eps)")
+    return xp.linalg.solve(a, b)

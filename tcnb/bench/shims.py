@@ -38,6 +38,19 @@ class FunctionalRuntime:
         out = xp.log(xp.sum(xp.exp(a - mx), axis=axis, keepdims=True)) + mx
         return xp.reshape(out, ()) if axis is None else xp.squeeze(out, axis=axis)
 
+    # linear algebra without tcnb's singularity checks (they branch on data, which tracing cannot)
+    @staticmethod
+    def inv(xp, a, what=None):
+        return xp.linalg.inv(a)
+
+    @staticmethod
+    def det(xp, a, what=None):
+        return xp.linalg.det(a)
+
+    @staticmethod
+    def logdet(xp, a, what=None):
+        return xp.linalg.slogdet(a)[1]
+
     @staticmethod
     def full(xp, shape, value, dtype):
         return xp.full(tuple(shape), value, dtype=dtype)
