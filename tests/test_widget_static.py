@@ -350,3 +350,42 @@ def test_widget_colours_follow_the_theme():
     fixed = re.findall(r"(?<![-\w])(?:color|background(?:-color)?)\s*:\s*(#[0-9a-fA-F]{3,8}|rgba?\()", src)
     swatches = re.findall(r"color:(#[0-9a-fA-F]{6})'>■", src)
     assert len(fixed) == len(swatches) == 2, fixed
+
+
+# ====================================================================================== notebook 02
+# Its prose states what the outputs show; these checks run the cells the prose talks about.
+
+NB02 = ROOT / "notebooks" / "02-forward-reverse-cross-country.ipynb"
+
+
+def _nb02():
+    nbformat = pytest.importorskip("nbformat")
+    return nbformat.read(NB02, as_version=4).cells
+
+
+def test_notebook_02_matrix_forms_match_its_text(capsys):
+    cells = _nb02()
+    k = next(i for i, c in enumerate(cells) if c.cell_type == "code" and "H.matrix()" in c.source)
+    ns: dict = {}
+    exec(cells[1].source, ns)                      # imports
+    exec(cells[k].source, ns)                      # prints every mode's gradient and Hessian
+    out = capsys.readouterr().out
+    assert "None" not in out, out
+    f, w = ns["f"], ns["w"]
+    text = cells[k + 1].source
+    for mode in ("forward", "reverse", "cross-country"):
+        form = tcnb.hessian(f, w, mode=mode).matrix()
+        assert (form or "(no matrix form)") in out
+        says_none = f"{mode.capitalize()} mode's Hessian has **no matrix form**" in text
+        assert says_none == (form is None), (mode, form)
+
+
+def test_notebook_02_forward_mode_flops_factor_matches_its_text():
+    cells = _nb02()
+    text = next(c.source for c in cells if c.cell_type == "markdown" and "times the FLOPs" in c.source)
+    claimed = float(re.search(r"about (\d+) times the FLOPs", text).group(1))
+    p = tcnb.parse("X: R[m, n]\ny: R[m]\nw: R[n]\nf = sum(log(1 + exp(-y * (X @ w))))")
+    sizes = {"m": 2000, "n": 1000}
+    flops = {mode: tcnb.grad(p["f"], p["w"], mode=mode, compress=False).stats(**sizes)["flops"]
+             for mode in ("forward", "reverse")}
+    assert claimed == pytest.approx(flops["forward"] / flops["reverse"], rel=0.1)
