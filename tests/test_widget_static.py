@@ -71,7 +71,7 @@ def test_explorer_static_view_is_its_current_state(widgets):
     ex = widgets["explorer"]
     page = bundle(ex)["text/html"]
     assert ex.svg and ex.svg in page                                    # the graph shown now
-    assert "estimated cost at m=2000, n=1000" in page and "<table>" in page
+    assert "estimated cost at m=2000, n=1000" in page and "<table style='border-collapse:collapse'>" in page
     current = re.findall(r"<tr class='tcnb-current'[^>]*>(.*?)</tr>", page)
     assert len(current) == 1 and "cross-country, compressed" in current[0]
     assert "cross-country mode, compressed" in bundle(ex)["text/plain"]

@@ -192,4 +192,4 @@ class GraphExplorer(W.VBox):
                         f"{cells}</tr>")
         sizes = D.sizes_text(self.size_values)
         self.table.value = (f"<div class='tcnb-explorer-stats'><div>estimated cost at {html.escape(sizes)}"
-                            f" (order {order})</div><table><tr><th></th>{head}</tr>{''.join(rows)}</table></div>")
+                            f" (order {order})</div><table style='border-collapse:collapse'><tr><th></th>{head}</tr>{''.join(rows)}</table></div>")
