@@ -615,7 +615,8 @@ class HessianExplorer(W.VBox):
         body = (f"<div style='color:{MUTED};font-size:90%'>Hessian explorer (static view; interactive with "
                 f"ipywidgets): {html.escape(controls)}</div>"
                 f"<div style='display:flex;gap:16px;align-items:flex-start'>"
-                f"<div>{self.heatmap_caption.value}{_img(self.heatmap.value, 'heatmap of the Hessian')}</div>"
+                f"<div style='flex:none'><div>{self.heatmap_caption.value}</div><div>{_img(self.heatmap.value, 'heatmap of the Hessian')}"
+                f"</div></div>"
                 f"<div>{self.summary.value}</div></div>"
                 f"<div>{self._titles.value}{_img(self.image.value, 'eigenvalue spectrum')}"
                 f"{self._xlabels.value}</div>{self.pattern.value}")
@@ -814,8 +815,8 @@ class HessianExplorer(W.VBox):
         asym = self._cache["spectrum"][1].get("asymmetry", 0.0)
         if asym > 1e-8 * (np.abs(ev).max() if n else 1.0):
             rows.append(("note", f"not symmetric (max |H − Hᵀ| = {asym:.2g}); eigenvalues of (H + Hᵀ)/2"))
-        table = "".join(f"<tr><td style='padding:1px 8px 1px 0;color:{MUTED}'>{html.escape(k)}</td>"
-                        f"<td style='padding:1px 0'>{html.escape(v)}</td></tr>" for k, v in rows)
+        table = "".join(f"<tr><td style='padding:1px 8px 1px 0;text-align:left;color:{MUTED}'>{html.escape(k)}</td>"
+                        f"<td style='padding:1px 0;text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
         self.summary.value = f"<table class='tcnb-hessian-summary'>{table}</table>"
         self.pattern.value = self._pattern_html()
 
@@ -885,7 +886,7 @@ def _img(png: bytes, alt: str) -> str:
     if not png:
         return ""
     data = base64.b64encode(bytes(png)).decode("ascii")
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}' style='max-width:100%'>"
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}' style='display:block;max-width:100%'>"
 
 
 def png_bytes(rgb) -> bytes:
