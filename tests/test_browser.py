@@ -142,9 +142,9 @@ def _click_toggle(driver, label: str):
     matches[0].click()
 
 
-def test_tour_runs_in_jupyterlab_and_graph_widget_renders(lab, browser):
-    d = browser
-    d.get(f"{lab['base']}/lab/tree/{TOUR.name}?token={lab['token']}&reset")
+def _open_and_run_all(d, lab, name: str):
+    """Open notebook ``name`` (in the server's root) in JupyterLab and run every cell."""
+    d.get(f"{lab['base']}/lab/tree/{name}?token={lab['token']}&reset")
     _wait(lambda: d.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-NotebookPanel'))"),
           120, "the notebook to open")
 
@@ -162,6 +162,11 @@ def test_tour_runs_in_jupyterlab_and_graph_widget_renders(lab, browser):
         return prompts and all(p.startswith("[") and p[1:-2].strip().isdigit() for p in prompts) and kernel_idle()
 
     _wait(all_ran, 300, "every cell to run", interval=1.0)
+
+
+def test_tour_runs_in_jupyterlab_and_graph_widget_renders(lab, browser):
+    d = browser
+    _open_and_run_all(d, lab, TOUR.name)
     page = d.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
     assert "Traceback" not in page, "a cell raised"
     assert "namespace unchanged" in page and "all modes agree" in page
@@ -212,3 +217,113 @@ def test_tour_runs_in_jupyterlab_and_graph_widget_renders(lab, browser):
     for name in ("graph-explorer-hessian.png", "graph-explorer-uncompressed.png", "tour-lab.png",
                  "stepper.png", "derive-hessian.png"):
         assert (SHOTS / name).stat().st_size > 5000
+
+
+# ------------------------------------------------------------------------------------ themes
+# The widgets in JupyterLab's light and dark theme: the colours the browser computes (from the
+# theme's --jp-* variables) must give text a WCAG contrast ratio of at least 4.5 against what is
+# behind it (backgrounds composited from the page down, alpha included).
+
+WIDGETS_NB = "widgets-themes.ipynb"
+WIDGET_CELLS = [
+    "import tcnb\nfrom tcnb.widgets import GraphExplorer, Stepper, HessianExplorer\n"
+    "prog = tcnb.parse('X: R[m, n]\\ny: R[m]\\nw: R[n]\\nz = X @ w\\nf = sum(log(1 + exp(-y * z)))')",
+    "GraphExplorer(prog['f'], prog['w'], order=2, sizes={'m': 2000, 'n': 1000})",
+    "stepper = Stepper(prog['f'], prog['w'], mode='reverse')\nstepper.slider.value = 5\nstepper",
+    "HessianExplorer.from_function(prog['f'], prog['w'], sizes={'m': 40, 'n': 6})",
+]
+SHOT_DIR = Path(os.environ.get("TCNB_SHOTS") or SHOTS)
+
+JS_CONTRAST = """
+const parse = c => { const m = c.match(/rgba?\\(([^)]*)\\)/); if (!m) return null;
+  const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+const over = (t, b) => [0, 1, 2].map(i => t[3] * t[i] + (1 - t[3]) * b[i]).concat([1]);
+const background = el => { const chain = []; for (let e = el; e; e = e.parentElement) chain.unshift(e);
+  let bg = [255, 255, 255, 1];
+  for (const e of chain) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0) bg = over(c, bg); }
+  return bg; };
+const lum = c => { const f = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+const ratio = el => { const bg = background(el), fg = over(parse(getComputedStyle(el).color), bg);
+  const a = lum(fg), b = lum(bg); return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+const texts = root => Array.from(root.querySelectorAll('*')).filter(e => !e.closest('svg') &&
+  Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.replace(/[\\s■□]/g, '').length));
+const report = (what, els) => els.map(e => ({what, text: e.textContent.trim().slice(0, 50), ratio: ratio(e),
+  color: getComputedStyle(e).color, background: background(e).slice(0, 3).map(Math.round).join(',')}));
+const rows = Array.from(document.querySelectorAll('.tcnb-graph-explorer tr.tcnb-current td'));
+const rules = Array.from(document.querySelectorAll('.tcnb-stepper .tcnb-stepper-rule'));
+const all = [];
+for (const sel of ['.tcnb-graph-explorer .widget-html', '.tcnb-stepper .widget-html',
+                   '.tcnb-stepper .widget-htmlmath', '.tcnb-hessian-explorer .widget-html'])
+  for (const root of document.querySelectorAll(sel)) all.push(...report(sel, texts(root)));
+return {theme: document.body.dataset.jpThemeName, rows: report('current row', rows),
+        rules: report('theorem line', rules), all};
+"""
+
+JS_STEPPER = """
+const s = document.querySelector('.tcnb-stepper');
+const readout = s && s.querySelector('.widget-slider .widget-readout');
+const title = s && Array.from(s.querySelectorAll('.widget-html')).map(e => e.textContent).find(t => /step \\d+ of/.test(t));
+return readout && title ? [readout.textContent.trim(), title] : null;
+"""
+
+
+def _set_theme(d, name: str):
+    d.execute_script("window.jupyterapp.commands.execute('apputils:change-theme', {theme: arguments[0]});", name)
+    want = "#111" if "Dark" in name else "white"
+    _wait(lambda: d.execute_script(
+        "return document.body.dataset.jpThemeName === arguments[0] && "
+        "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() === arguments[1];",
+        name, want), 60, f"the theme {name!r} to apply")
+    time.sleep(1.0)                                   # let the restyled page settle before reading colours
+
+
+def _shoot(d, selector: str, path: Path):
+    el = d.find_element(By.CSS_SELECTOR, selector)
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'});", el)
+    time.sleep(0.5)
+    el.screenshot(str(path))
+    assert path.stat().st_size > 5000, path
+
+
+def test_widgets_are_readable_in_light_and_dark_theme(lab, browser):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGET_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab["work"] / WIDGETS_NB)
+    d = browser
+    _open_and_run_all(d, lab, WIDGETS_NB)
+    assert "Traceback" not in d.find_element(By.CSS_SELECTOR, ".jp-Notebook").text, "a cell raised"
+    _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-graph-explorer tr.tcnb-current"), 60, "the cost table")
+    _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-stepper .tcnb-stepper-rule mjx-container"), 60,
+          "the stepper's typeset theorem line")
+    _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-hessian-explorer img"), 60, "the Hessian explorer")
+
+    # the slider reads what the title says
+    readout, title = _wait(lambda: d.execute_script(JS_STEPPER), 30, "the stepper's slider and title")
+    assert readout == "5" and "step 5 of 6" in title, (readout, title)
+
+    SHOT_DIR.mkdir(parents=True, exist_ok=True)
+    seen = {}
+    try:
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            _set_theme(d, theme)
+            got = d.execute_script(JS_CONTRAST)
+            assert got["theme"] == theme
+            assert got["rows"] and got["rules"], got            # the elements at issue are there ...
+            assert len(got["all"]) > 20, got["all"]             # ... and so is the rest of the text
+            bad = [r for r in got["rows"] + got["rules"] + got["all"] if r["ratio"] < 4.5]
+            assert not bad, f"{theme}: text with contrast < 4.5: {bad}"
+            seen[theme] = got
+            tag = theme.split()[-1].lower()
+            _shoot(d, ".tcnb-graph-explorer", SHOT_DIR / f"graph-explorer-{tag}.png")
+            _shoot(d, ".tcnb-stepper", SHOT_DIR / f"stepper-{tag}.png")
+            _shoot(d, ".tcnb-hessian-explorer", SHOT_DIR / f"hessian-explorer-{tag}.png")
+    finally:
+        _set_theme(d, "JupyterLab Light")
+    # the colours do follow the theme: the current row is light in the light theme, dark in the dark one
+    light = seen["JupyterLab Light"]["rows"][0]["background"]
+    dark = seen["JupyterLab Dark"]["rows"][0]["background"]
+    assert light != dark, (light, dark)
+    print({t: (min(r["ratio"] for r in g["rows"]), min(r["ratio"] for r in g["rules"]),
+               min(r["ratio"] for r in g["all"])) for t, g in seen.items()})

@@ -95,10 +95,10 @@ def test_explorer_stats_panel(explorer):
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table)
     assert len(rows) == 1 + 1 + 6                                  # header, expression, 3 modes × 2
     assert "m=2000, n=1000" in table
-    highlighted = re.findall(r"<tr style='background[^>]*>(.*?)</tr>", table)
+    highlighted = re.findall(r"<tr class='tcnb-current'[^>]*>(.*?)</tr>", table)
     assert len(highlighted) == 1 and "cross-country, compressed" in highlighted[0]
     explorer.mode.value = "reverse"
-    highlighted = re.findall(r"<tr style='background[^>]*>(.*?)</tr>", explorer.table.value)
+    highlighted = re.findall(r"<tr class='tcnb-current'[^>]*>(.*?)</tr>", explorer.table.value)
     assert "reverse, compressed" in highlighted[0]
     # compression is seen, not claimed: fewer nodes and fewer FLOPs than the dense-δ variant
     on = explorer.stats_for(("derivative", 2, "reverse", True))
@@ -143,11 +143,11 @@ def test_stepper_reverse_steps(prog):
     s = Stepper(prog["f"], prog["w"], mode="reverse")
     n = relevant_count(prog)
     assert len(s.steps) == n + 1                 # seed, every node above w, result
-    assert s.slider.max == len(s.steps) - 1 and s.slider.value == 0
+    assert s.slider.max == len(s.steps) and s.slider.value == s.slider.min == 1   # counted from 1
     first = s.current
     assert first.node is prog["f"].node and first.highlight == {prog["f"].node.id}
     assert first.formulas == [r"\bar{f} = 1"]
-    s.slider.value = len(s.steps) - 2             # the last pullback reaches w
+    s.slider.value = len(s.steps) - 1             # the last pullback reaches w
     step = s.current
     assert step.highlight >= {prog["w"].node.id, prog["X"].node.id}
     assert r"\bar{w}_{i} \mathrel{+}=" in step.formulas[0] and "X_{ji}" in step.formulas[0]
@@ -159,12 +159,12 @@ def test_stepper_reverse_steps(prog):
 
 def test_stepper_forward_and_mode_toggle(prog):
     s = Stepper(prog["f"], prog["w"], mode="reverse")
-    s.slider.value = 3
+    s.slider.value = 4
     s.mode.value = "forward"
-    assert s.slider.value == 0                   # a new walk starts at its seed
+    assert s.slider.value == 1                   # a new walk starts at its seed, step 1
     assert s.current.node is prog["w"].node
     assert s.current.formulas == [r"\dot{w}_{i i'} = \delta_{i i'}"]
-    s.slider.value = 1
+    s.slider.value = 2
     step = s.current
     assert r"\dot{v}^{(1)}_{i i'} = \sum_{j} X_{ij} \, \dot{w}_{j i'}" == step.formulas[0]
     assert "Theorem 5" in step.rule and step.note.endswith("X")
@@ -177,7 +177,7 @@ def test_stepper_forward_and_mode_toggle(prog):
 def test_stepper_highlights_in_svg(prog):
     s = Stepper(prog["f"], prog["w"])
     svgs = []
-    for k in range(len(s.steps)):
+    for k in range(1, len(s.steps) + 1):
         s.slider.value = k
         assert s.graph.value == s.svg
         assert "#d00000" in s.svg                # the current node in red
@@ -186,14 +186,27 @@ def test_stepper_highlights_in_svg(prog):
         assert red == {f"n{i}" for i in s.current.highlight}
         svgs.append(s.svg)
     assert len(set(svgs)) == len(svgs)           # every step draws a different picture
-    s.slider.value = 1
+    s.slider.value = 2
     assert "\\bar" in s.formula.value and "$$" in s.formula.value and "step 2 of" in s.title.value
 
 
 def test_stepper_play_is_linked(prog):
     s = Stepper(prog["f"], prog["w"])
     s.play.value = 2
-    assert s.slider.value == 2 and s.play.max == s.slider.max
+    assert s.slider.value == 2 and s.play.max == s.slider.max and s.play.min == s.slider.min == 1
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_stepper_slider_reads_what_the_title_says(prog, mode):
+    """The slider's readout is the step number of the title: "step k of n" with the slider at k."""
+    s = Stepper(prog["f"], prog["w"], mode=mode)
+    n = len(s.steps)
+    assert (s.slider.min, s.slider.max) == (1, n)
+    for k in range(1, n + 1):
+        s.slider.value = k
+        assert f"step {k} of {n}</b>" in s.title.value
+        assert s.current is s.steps[k - 1] and s.index == k - 1
+    assert s.current.title.startswith("result")    # the last slider position is the last step
 
 
 def test_stepper_needs_a_variable(prog):

@@ -17,6 +17,8 @@ import ipywidgets as W
 import tcnb
 from tcnb.notebook import display as D
 
+from ._style import CURRENT_MARK, CURRENT_ROW, MUTED, ROW_MARK, bundle, plain
+
 MODES = ("forward", "reverse", "cross-country")
 VIEWS = ("expression", "derivative")
 COMPRESSION = ("compressed", "uncompressed")
@@ -133,6 +135,16 @@ class GraphExplorer(W.VBox):
         _, order, mode, compress = key
         return f"{self.expr_for(key).display_name}: {mode} mode, {'compressed' if compress else 'uncompressed'}"
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget view, plus the caption, cost table and SVG shown now for viewers without widgets."""
+        controls = ", ".join(f"{w.description} {w.label}" for w in (self.view, self.mode, self.compression,
+                                                                     self.order))
+        body = (f"<div style='color:{MUTED};font-size:90%'>graph explorer (static view; interactive "
+                f"with ipywidgets): {html.escape(controls)}</div>"
+                f"<div>{self.caption.value}</div><div>{self.table.value}</div>"
+                f"<div class='tcnb-graph'>{self.graph.value}</div>")
+        return bundle(self, kwargs, "graph-explorer", body, f"GraphExplorer: {plain(self.caption.value)}")
+
     # ---------------------------------------------------------------- drawing
     def _on_change(self, change=None):
         self._refresh()
@@ -167,14 +179,17 @@ class GraphExplorer(W.VBox):
         rows = []
         for key in keys:
             name = "expression" if key[0] == "expression" else f"{key[2]}, {'compressed' if key[3] else 'uncompressed'}"
-            style = " style='background:#fff3b0;font-weight:bold'" if key == shown else ""
+            current = key == shown
+            style = f" class='tcnb-current' style='{CURRENT_ROW}'" if current else ""
+            mark = CURRENT_MARK if current else ROW_MARK
             try:
                 st = self.stats_for(key)
                 cells = "".join(f"<td style='{_CELL}'>{html.escape(_human(k, st[k]))}</td>"
                                 for k, _ in _STAT_COLUMNS)
             except Exception as exc:  # noqa: BLE001
                 cells = f"<td colspan='{len(_STAT_COLUMNS)}'>{html.escape(D.short_error(exc))}</td>"
-            rows.append(f"<tr{style}><td style='{_CELL};text-align:left'>{html.escape(name)}</td>{cells}</tr>")
+            rows.append(f"<tr{style}><td style='{_CELL};text-align:left;{mark}'>{html.escape(name)}</td>"
+                        f"{cells}</tr>")
         sizes = D.sizes_text(self.size_values)
         self.table.value = (f"<div class='tcnb-explorer-stats'><div>estimated cost at {html.escape(sizes)}"
-                            f" (order {order})</div><table><tr><th></th>{head}</tr>{''.join(rows)}</table></div>")
+                            f" (order {order})</div><table style='border-collapse:collapse'><tr><th></th>{head}</tr>{''.join(rows)}</table></div>")

@@ -29,6 +29,7 @@ without an array (and all of them once a size changes) is drawn from ``numpy.ran
 """
 from __future__ import annotations
 
+import base64
 import html
 import io
 import math
@@ -42,6 +43,8 @@ import sympy
 
 import tcnb
 from tcnb.dims import resolve_shape
+
+from ._style import ERROR, MUTED, bundle
 
 MOVES = ("−gradient", "random direction")
 DIRECTIONS = ("−gradient", "random", "smallest eigenvector", "largest eigenvector", "coordinate axis")
@@ -250,7 +253,7 @@ class HessianExplorer(W.VBox):
                               + "".join(f"<div style='{cell}'><b>{html.escape(t)}</b></div>"
                                         for t, _ in self.plot_titles) + "</div>")
         self._xlabels = W.HTML("<div style='display:grid;grid-template-columns:1fr 1fr 1fr;width:792px;"
-                               "text-align:center;color:#555'>"
+                               f"text-align:center;color:{MUTED}'>"
                                + "".join(f"<div style='{cell}'>{html.escape(x)}</div>"
                                          for _, x in self.plot_titles) + "</div>")
         heat = W.VBox([self.heatmap_caption, self.heatmap], layout=W.Layout(margin="0 16px 0 0"))
@@ -603,6 +606,26 @@ class HessianExplorer(W.VBox):
             out.update(s=s, phi=phi, model=slope * s + 0.5 * kappa * s * s, slope=slope)
         return out
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget view, plus the heatmap, summary and spectrum shown now (inline PNGs) for viewers
+        without widgets."""
+        controls = ", ".join([f"{d} = {v}" for d, v in self.sizes.items()] + [f"seed {self.seed}"]
+                             + ([f"step {self.step_slider.value:+.2f}"] if self.wrt is not None else [])
+                             + [f"curvature along {self.direction.value}", f"heatmap of {self.view.value}"])
+        body = (f"<div style='color:{MUTED};font-size:90%'>Hessian explorer (static view; interactive with "
+                f"ipywidgets): {html.escape(controls)}</div>"
+                f"<div style='display:flex;gap:16px;align-items:flex-start'>"
+                f"<div style='flex:none'><div>{self.heatmap_caption.value}</div><div>{_img(self.heatmap.value, 'heatmap of the Hessian')}"
+                f"</div></div>"
+                f"<div>{self.summary.value}</div></div>"
+                f"<div>{self._titles.value}{_img(self.image.value, 'eigenvalue spectrum')}"
+                f"{self._xlabels.value}</div>{self.pattern.value}")
+        n = self.eigenvalues.size if "spectrum" in self._cache else 0
+        text = (f"HessianExplorer: {self.error}" if self.error else
+                f"HessianExplorer: {n}×{n} Hessian at {', '.join(f'{d}={v}' for d, v in self.sizes.items())}, "
+                f"{self.negative_count} negative eigenvalues, condition number {_fmt(self.condition_number)}")
+        return bundle(self, kwargs, "hessian-explorer", body, text)
+
     def refresh(self):
         """Recompute everything for the current control values and redraw (called on every change)."""
         self._busy = True
@@ -634,7 +657,7 @@ class HessianExplorer(W.VBox):
             self.error = None
         except (tcnb.TcnbError, np.linalg.LinAlgError, MemoryError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-            self.summary.value = (f"<div style='color:#b00020'><b>cannot show this point</b><br>"
+            self.summary.value = (f"<div style='color:{ERROR}'><b>cannot show this point</b><br>"
                                   f"{html.escape(self.error)}</div>")
             return
         self.view.disabled = self.structured is None
@@ -693,11 +716,11 @@ class HessianExplorer(W.VBox):
         self.heatmap_rgb = heatmap_rgb(mat, vmax, block, log=log)
         small = f"{vmax * 1e-3:.2g}"
         left, right = (f" … −{small} … ", f" … +{small} … ") if log else (" … ", " … ")
-        caption = (f"<b>{html.escape(title)}</b>" + (f" <span style='color:#555'>({html.escape(note)})</span>"
+        caption = (f"<b>{html.escape(title)}</b>" + (f" <span style='color:{MUTED}'>({html.escape(note)})</span>"
                                                       if note else "")
-                   + f"<br><span style='font-size:90%;color:#555'>colour{' (signed log)' if log else ''}: "
-                     f"<span style='color:#2166ac'>■ −{vmax:.3g}</span>{left}□ 0{right}"
-                     f"<span style='color:#b2182b'>■ +{vmax:.3g}</span>"
+                   + f"<br><span style='font-size:90%;color:{MUTED}'>colour{' (signed log)' if log else ''}: "
+                     f"<span style='color:#2166ac'>■</span> −{vmax:.3g}{left}□ 0{right}"   # the swatches are
+                     f"<span style='color:#b2182b'>■</span> +{vmax:.3g}"                  # the heatmap's own
                    + (f"; lines mark the {block}×{block} blocks" if block else "") + "</span>")
         self.heatmap_caption.value = caption
 
@@ -792,8 +815,8 @@ class HessianExplorer(W.VBox):
         asym = self._cache["spectrum"][1].get("asymmetry", 0.0)
         if asym > 1e-8 * (np.abs(ev).max() if n else 1.0):
             rows.append(("note", f"not symmetric (max |H − Hᵀ| = {asym:.2g}); eigenvalues of (H + Hᵀ)/2"))
-        table = "".join(f"<tr><td style='padding:1px 8px 1px 0;color:#555'>{html.escape(k)}</td>"
-                        f"<td style='padding:1px 0'>{html.escape(v)}</td></tr>" for k, v in rows)
+        table = "".join(f"<tr><td style='padding:1px 8px 1px 0;text-align:left;color:{MUTED}'>{html.escape(k)}</td>"
+                        f"<td style='padding:1px 0;text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
         self.summary.value = f"<table class='tcnb-hessian-summary'>{table}</table>"
         self.pattern.value = self._pattern_html()
 
@@ -856,6 +879,14 @@ def heatmap_rgb(mat, vmax: float, block: int | None = None, size: int = 360, log
         for c in range(block, mat.shape[1], block):
             rgb[:, c * k] = grey
     return rgb
+
+
+def _img(png: bytes, alt: str) -> str:
+    """An inline <img> of PNG bytes ("" when there is none yet)."""
+    if not png:
+        return ""
+    data = base64.b64encode(bytes(png)).decode("ascii")
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}' style='display:block;max-width:100%'>"
 
 
 def png_bytes(rgb) -> bytes:

@@ -23,6 +23,8 @@ import tcnb
 from tcnb import diff, ir
 from tcnb.notebook import display as D
 
+from ._style import MUTED, bundle, plain
+
 MODES = ("forward", "reverse")
 _POOL = "ijklpqrsuvabcdegh"
 
@@ -69,8 +71,9 @@ class Stepper(W.VBox):
         self._svgs: dict = {}
         self._names = self._node_names()
         self.mode = W.ToggleButtons(options=MODES, value=mode, description="mode")
-        self.slider = W.IntSlider(value=0, min=0, max=0, description="step", continuous_update=True)
-        self.play = W.Play(value=0, min=0, max=0, interval=1500, description="play")
+        # Steps count from 1, on the slider as in the title ("step 5 of 6" with the slider at 5).
+        self.slider = W.IntSlider(value=1, min=1, max=1, description="step", continuous_update=True)
+        self.play = W.Play(value=1, min=1, max=1, interval=1500, description="play")
         W.link((self.play, "value"), (self.slider, "value"))
         self.graph = W.HTML(layout=W.Layout(overflow="auto", max_height="640px"))
         self.graph.add_class("tcnb-stepper-svg")
@@ -93,13 +96,18 @@ class Stepper(W.VBox):
         return self._steps[mode]
 
     @property
+    def index(self) -> int:
+        """The current step's position in ``steps`` (the slider shows it counted from 1)."""
+        return self.slider.value - 1
+
+    @property
     def current(self) -> Step:
-        return self.steps[self.slider.value]
+        return self.steps[self.index]
 
     @property
     def svg(self) -> str:
         """SVG of the DAG with this step's nodes highlighted ("" without Graphviz)."""
-        key = (self.mode.value, self.slider.value)
+        key = (self.mode.value, self.index)
         if key not in self._svgs:
             try:
                 self._svgs[key] = D.svg_of(self.f.graph(highlight=self.current.highlight))
@@ -110,19 +118,20 @@ class Stepper(W.VBox):
     def _on_mode(self, change=None):
         n = len(self.steps)
         with self.slider.hold_trait_notifications():
-            self.slider.max = n - 1
-            self.play.max = n - 1
-            self.slider.value = 0
+            self.slider.max = n
+            self.play.max = n
+            self.slider.value = 1
         self._on_step()
 
     def _on_step(self, change=None):
         step = self.current
-        self.title.value = (f"<b>step {self.slider.value + 1} of {len(self.steps)}</b> "
+        self.title.value = (f"<b>step {self.slider.value} of {len(self.steps)}</b> "
                             f"({self.mode.value} mode): {html.escape(step.title)}")
         tex = lambda t: html.escape(t, quote=False)  # noqa: E731 - MathJax reads the text content
         lines = [f"$${tex(line)}$$" for line in step.formulas]
         if step.rule:
-            lines.append(f"<div style='font-size:85%;color:#555'>rule: $${tex(step.rule)}$$</div>")
+            lines.append(f"<div class='tcnb-stepper-rule' style='font-size:85%;color:{MUTED}'>"
+                         f"rule: $${tex(step.rule)}$$</div>")
         if step.note:
             lines.append(f"<pre style='font-size:85%'>{html.escape(step.note)}</pre>")
         self.formula.value = "".join(f"<div>{x}</div>" for x in lines)
@@ -130,6 +139,15 @@ class Stepper(W.VBox):
             self.graph.value = D.note(D.INSTALL_HINT, "hint")
         else:
             self.graph.value = self.svg or D.graph_html(lambda: self.f.graph(highlight=step.highlight))
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget view, plus this step's title, formula and highlighted DAG for viewers without
+        widgets (nbviewer and JupyterLab typeset the $$…$$ in it)."""
+        body = (f"<div style='color:{MUTED};font-size:90%'>step-through (static view; interactive with "
+                f"ipywidgets)</div><div style='display:flex;gap:16px;align-items:flex-start'>"
+                f"<div class='tcnb-graph'>{self.graph.value}</div>"
+                f"<div><div>{self.title.value}</div>{self.formula.value}</div></div>")
+        return bundle(self, kwargs, "stepper", body, f"Stepper: {plain(self.title.value)}")
 
     # ---------------------------------------------------------------- naming
     def _node_names(self) -> dict:
