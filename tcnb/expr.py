@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from . import ir
 from .backend import compiled, runtime
+from .backend.bounded import Bounded
+from .backend.compiled import binding_key
 from .config import config
 from .dims import resolve_shape, shape_str
 from .structured import Structured, plan_structured
@@ -27,7 +29,7 @@ class Expr:
         object.__setattr__(self, "indices", tuple(indices))
         object.__setattr__(self, "split", node.rank if split is None else split)
         object.__setattr__(self, "known_names", frozenset(known_names))
-        object.__setattr__(self, "_compiled", {})
+        object.__setattr__(self, "_compiled", Bounded(64))  # backend -> Compiled; structured plans
 
     def __setattr__(self, *_):
         raise AttributeError("Expr is immutable")
@@ -73,12 +75,10 @@ class Expr:
     def structured(self, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
         backend = backend or config.default_backend
-        try:  # the same shapes as an earlier call: reuse its plan and generated code unchecked
-            key = ("structured", backend) + tuple(
-                (k, type(a), a.shape, a.dtype.char) if hasattr(a, "dtype") else (k, a) for k, a in sorted(arrays.items()))
-            hit = self._compiled.get(key)
-        except TypeError:
-            key, hit = None, None
+        # the same shapes (and sizes) as an earlier call: reuse its plan and generated code unchecked
+        key = binding_key(arrays)
+        key = None if key is None else ("structured", backend, key)
+        hit = self._compiled.get(key) if key is not None else None
         if hit is not None:
             plan, gen, dtype, xp = hit
             values = gen.fn(xp, runtime, dtype, *[arrays[n] for n in gen.arg_names])
@@ -91,9 +91,7 @@ class Expr:
         if plan.shape is None:
             plan.shape = resolve_shape(self.shape, sizes)
         if key is not None and all(bound[n] is arrays.get(n) for n in gen.arg_names):
-            if len(self._compiled) > 64:
-                self._compiled.clear()
-            self._compiled[key] = (plan, gen, dtype, full.xp)
+            self._compiled.put(key, (plan, gen, dtype, full.xp))
         return Structured.from_plan(full.xp, plan, values, plan.shape, self.split)
 
     # ---------------------------------------------------------------------------- display
