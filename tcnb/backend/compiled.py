@@ -178,8 +178,12 @@ def _solve_compound(variables, bound, sizes, origin):
                 unknown = [s for s in d.free_symbols if s.name not in sizes]
                 if d.is_Symbol or len(unknown) != 1:
                     continue
-                sol = sympy.solve(sympy.Eq(d.subs({s: sizes[s.name] for s in d.free_symbols if s.name in sizes}),
-                                           int(bound[v.name].shape[axis])), unknown[0])
+                # solved for an unconstrained stand-in: the symbol itself is positive, so SymPy
+                # would silently find no solution where the array implies a size below 1
+                free = sympy.Symbol("free")
+                known = {s: sizes[s.name] for s in d.free_symbols if s.name in sizes}
+                sol = sympy.solve(sympy.Eq(d.subs(known).subs(unknown[0], free),
+                                           int(bound[v.name].shape[axis])), free)
                 if len(sol) == 1 and sol[0].is_Integer and int(sol[0]) < 1:
                     raise BindingError(
                         f"axis {axis} of '{v.name}' has size {int(bound[v.name].shape[axis])}, which makes "
