@@ -17,6 +17,13 @@ from .structured import Structured, plan_structured
 _AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
 
 
+def _split_backend(backend, arrays):
+    """(backend, arrays): ``backend=`` given something other than a name is a variable's array."""
+    if backend is None or isinstance(backend, str):
+        return backend, arrays
+    return None, {**arrays, "backend": backend}
+
+
 class Expr:
     __slots__ = ("node", "name", "indices", "split", "known_names", "_compiled", "__weakref__")
 
@@ -64,16 +71,22 @@ class Expr:
                                                     names={self.node.id: self.display_name})
         return fn
 
-    def evaluate(self, backend: str | None = None, **arrays):
-        """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them)."""
+    def evaluate(self, /, backend: str | None = None, **arrays):
+        """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them).
+
+        Every variable name is a keyword, ``self`` included; a variable named ``backend`` takes
+        its array there (anything but a backend's name).
+        """
+        backend, arrays = _split_backend(backend, arrays)
         return self.compile(backend)(**arrays)
 
-    def to_source(self, **sizes) -> str:
+    def to_source(self, /, **sizes) -> str:
         """The generated function as NumPy code (contractions planned for ``sizes``, default 100)."""
         return self.compile("numpy").source(sizes)
 
-    def structured(self, backend: str | None = None, **arrays):
+    def structured(self, /, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
+        backend, arrays = _split_backend(backend, arrays)
         backend = backend or config.default_backend
         # the same shapes (and sizes) as an earlier call: reuse its plan and generated code unchecked
         key = binding_key(arrays)
@@ -117,7 +130,7 @@ class Expr:
         from .render.dot import to_digraph
         return to_digraph(self.node, name=self.name, **kw)
 
-    def stats(self, **sizes) -> dict:
+    def stats(self, /, **sizes) -> dict:
         """Nodes, multiplications, estimated FLOPs and peak bytes at the given dimension sizes."""
         from .render.stats import stats
         return stats(self.node, sizes)

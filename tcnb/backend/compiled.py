@@ -134,7 +134,7 @@ class Compiled:
             self._cache.put(key, gen)
         return gen
 
-    def __call__(self, **arrays):
+    def __call__(self, /, **arrays):
         # fast path: the same shapes and dtypes as a previous call need no checks at all
         try:
             vals = [arrays[n] for n in self._names]
