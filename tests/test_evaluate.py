@@ -450,6 +450,19 @@ def test_compound_dimension_that_makes_a_size_non_positive_is_refused():
     assert float(SIZED["h"].evaluate(z=np.ones(5), m=4)) == 5.0
 
 
+COMPOUND = tcnb.parse("f = ones(n - 3)\nx: R[n]\nY[i:n-2] = x[i + 2]\ng = sum(Y)\nz: R[m - 1]\nh = sum(z)")
+
+
+@pytest.mark.parametrize("name,args", [("f", dict(n=2)), ("f", dict(n=3)), ("g", dict(x=np.ones(2))),
+                                       ("g", dict(x=np.ones(1))), ("h", dict(m=1, z=np.ones(0)))])
+def test_compound_dimensions_below_one_are_binding_errors(name, args):
+    """ones(n - 3) at n = 2 reached NumPy ('negative dimensions are not allowed'); at n = 3 it
+    silently summed nothing."""
+    with pytest.raises(tcnb.BindingError) as info:
+        COMPOUND[name].evaluate(**args)
+    assert "dimension '" in str(info.value) and "at least 1" in str(info.value)
+
+
 HUGE = tcnb.parse("a = det(eye(n))\nb = ones(n, m)\nx: R[3]\nc = sum(outer(x, ones(n)) ** 2)\n"
                   "d = logdet(2 * eye(n))\ne = trace(eye(n) + eye(n))")
 
