@@ -555,3 +555,42 @@ def test_gradient_of_a_sum_of_a_bare_shifted_access(mode):
     want = np.array([sum(1 for i in range(m) for p in range(q) if i + p == j) for j in range(6)], float)
     np.testing.assert_array_equal(g.evaluate(z=z, m=m, q=q), want)
     assert "index_map_dense" not in g.to_source(m=m, q=q)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import test_index_maps as tim  # noqa: E402  (its random affine-map programs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(info=tim.affine_programs(), loss=st.sampled_from(["sum(y)", "sum(y * y)"]),
+       mode=st.sampled_from(["forward", "reverse", "cross-country"]), compress=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_random_affine_maps_gradient_of_a_sum(info, loss, mode, compress, seed):
+    """Gradients and Hessians of a scalar loss of a random affine-map definition: the summed
+    indices of a map (the result's, too) need not appear on any other operand."""
+    src = info["src"] + f"L = {loss}\n"
+    p = tcnb.parse(src)
+    rng = np.random.default_rng(seed)
+    arrays = {name: 0.5 * rng.standard_normal(tim.resolve_shape(e.shape, info["sizes"]))
+              for name, e in p.variables.items()}
+
+    def ref(**a):
+        y = tim._reference(info, a)
+        return np.sum(y) if loss == "sum(y)" else np.sum(y * y)
+
+    def run(D, **a):  # sizes only for symbols D still has (a derivative may lose one, e.g. m)
+        fn = D.compile()
+        dims = fn.sizes_needed() | {s.name for v in fn.vars for d in v.shape for s in d.free_symbols}
+        return np.asarray(fn(**a, **{k: v for k, v in info["sizes"].items() if k in dims}))
+
+    for var in arrays:
+        g = tcnb.grad(p["L"], var, mode=mode, compress=compress)
+        got = run(g, **arrays)
+        fd = tim.central_diff(lambda v, var=var: ref(**{**arrays, var: v}), arrays[var], tim.H_FD)
+        assert_close(got, fd, tim.RTOL_FD, f"d L / d {var} ({mode}, compress={compress}) of\n{src}")
+        H = tcnb.hessian(p["L"], var, mode=mode, compress=compress)
+        got_h = run(H, **arrays)
+        fd_h = tim.central_diff(lambda v, var=var: run(g, **{**arrays, var: v}), arrays[var], tim.H_FD)
+        assert_close(got_h, fd_h, tim.RTOL_FD, f"d2 L / d {var}2 ({mode}, compress={compress}) of\n{src}")

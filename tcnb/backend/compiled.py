@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 
 from .. import ir
-from ..dims import as_dim, shape_str
+from ..dims import resolve, shape_str
 from ..errors import BindingError
 from . import runtime
 from .bounded import Bounded
@@ -102,10 +102,11 @@ class Compiled:
                     origin.setdefault(d.name, f"axis {axis} of '{v.name}'")
             bound[v.name] = a
         _solve_compound(self.vars + self.extra, bound, sizes, origin)
-        for v in [u for u in self.vars + self.extra if u.name in bound]:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
+        # compound dimensions (n + 1, 2*n) are checked once their symbols are known; those still
+        # unknown are reported below if the expression needs them (an unused array's need not be)
+        for v in [u for u in self.vars + self.extra if u.name in bound]:
             for axis, d in enumerate(v.shape):
-                if not d.is_Symbol:
-                    from ..dims import resolve
+                if not d.is_Symbol and all(s.name in sizes for s in d.free_symbols):
                     want = resolve(d, sizes)
                     if want != bound[v.name].shape[axis]:
                         raise BindingError(f"axis {axis} of '{v.name}' has size {bound[v.name].shape[axis]}",
