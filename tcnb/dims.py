@@ -67,9 +67,16 @@ def resolve(d: Dim, sizes: dict[str, int]) -> int:
     missing = [s.name for s in d.free_symbols if s.name not in sizes]
     if missing:
         raise BindingError(f"dimension '{d}' needs sizes for {', '.join(sorted(missing))}")
-    val = d.subs({symbol(k): v for k, v in sizes.items() if symbol(k) in d.free_symbols})
-    return int(val)
+    return int(d.subs({symbol(k): v for k, v in sizes.items() if symbol(k) in d.free_symbols}))
 
 
 def resolve_shape(shape, sizes: dict[str, int]) -> tuple[int, ...]:
-    return tuple(resolve(d, sizes) for d in shape)
+    """Integer sizes of a shape; an axis of no (or negative) length is an error, not something for
+    NumPy to refuse (negative) or to sum silently (zero). Offsets, which may be 0, use resolve."""
+    out = tuple(resolve(d, sizes) for d in shape)
+    for d, val in zip(shape, out):
+        if val < 1:
+            at = ", ".join(f"{s.name} = {sizes[s.name]}" for s in sorted(d.free_symbols, key=lambda s: s.name))
+            raise BindingError(f"dimension '{d}' is {val}" + (f" at {at}" if at else ""),
+                               expected=f"sizes that make {d} at least 1")
+    return out

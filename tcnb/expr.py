@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from . import ir
 from .backend import compiled, runtime
+from .backend.bounded import Bounded
+from .backend.compiled import binding_key
 from .config import config
 from .dims import resolve_shape, shape_str
 from .structured import Structured, plan_structured
 
 _AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
+
+
+def _split_backend(backend, arrays):
+    """(backend, arrays): ``backend=`` given something other than a name is a variable's array."""
+    if backend is None or isinstance(backend, str):
+        return backend, arrays
+    return None, {**arrays, "backend": backend}
 
 
 class Expr:
@@ -27,7 +36,7 @@ class Expr:
         object.__setattr__(self, "indices", tuple(indices))
         object.__setattr__(self, "split", node.rank if split is None else split)
         object.__setattr__(self, "known_names", frozenset(known_names))
-        object.__setattr__(self, "_compiled", {})
+        object.__setattr__(self, "_compiled", Bounded(64))  # backend -> Compiled; structured plans
 
     def __setattr__(self, *_):
         raise AttributeError("Expr is immutable")
@@ -62,23 +71,27 @@ class Expr:
                                                     names={self.node.id: self.display_name})
         return fn
 
-    def evaluate(self, backend: str | None = None, **arrays):
-        """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them)."""
+    def evaluate(self, /, backend: str | None = None, **arrays):
+        """The dense value for the given arrays (and sizes such as ``n=5`` where no array has them).
+
+        Every variable name is a keyword, ``self`` included; a variable named ``backend`` takes
+        its array there (anything but a backend's name).
+        """
+        backend, arrays = _split_backend(backend, arrays)
         return self.compile(backend)(**arrays)
 
-    def to_source(self, **sizes) -> str:
+    def to_source(self, /, **sizes) -> str:
         """The generated function as NumPy code (contractions planned for ``sizes``, default 100)."""
         return self.compile("numpy").source(sizes)
 
-    def structured(self, backend: str | None = None, **arrays):
+    def structured(self, /, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""
+        backend, arrays = _split_backend(backend, arrays)
         backend = backend or config.default_backend
-        try:  # the same shapes as an earlier call: reuse its plan and generated code unchecked
-            key = ("structured", backend) + tuple(
-                (k, type(a), a.shape, a.dtype.char) if hasattr(a, "dtype") else (k, a) for k, a in sorted(arrays.items()))
-            hit = self._compiled.get(key)
-        except TypeError:
-            key, hit = None, None
+        # the same shapes (and sizes) as an earlier call: reuse its plan and generated code unchecked
+        key = binding_key(arrays)
+        key = None if key is None else ("structured", backend, key)
+        hit = self._compiled.get(key) if key is not None else None
         if hit is not None:
             plan, gen, dtype, xp = hit
             values = gen.fn(xp, runtime, dtype, *[arrays[n] for n in gen.arg_names])
@@ -91,9 +104,7 @@ class Expr:
         if plan.shape is None:
             plan.shape = resolve_shape(self.shape, sizes)
         if key is not None and all(bound[n] is arrays.get(n) for n in gen.arg_names):
-            if len(self._compiled) > 64:
-                self._compiled.clear()
-            self._compiled[key] = (plan, gen, dtype, full.xp)
+            self._compiled.put(key, (plan, gen, dtype, full.xp))
         return Structured.from_plan(full.xp, plan, values, plan.shape, self.split)
 
     # ---------------------------------------------------------------------------- display
@@ -119,7 +130,7 @@ class Expr:
         from .render.dot import to_digraph
         return to_digraph(self.node, name=self.name, **kw)
 
-    def stats(self, **sizes) -> dict:
+    def stats(self, /, **sizes) -> dict:
         """Nodes, multiplications, estimated FLOPs and peak bytes at the given dimension sizes."""
         from .render.stats import stats
         return stats(self.node, sizes)

@@ -213,13 +213,15 @@ def _num(x) -> str:
     return repr(int(f)) + ".0" if f.is_integer() and abs(f) < 1e15 else repr(f)
 
 
-def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp: str = "_e") -> tuple[list, str]:
+def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp="_e") -> tuple[list, str]:
     """Python source computing fn(arg) entry by entry: (temporary assignments, final expression).
 
     Repeated subexpressions (sigmoid inside its own derivative, say) become temporaries via
-    ``sympy.cse`` so each is computed once.
+    ``sympy.cse`` so each is computed once. ``temp`` is a prefix, or an iterator of fresh names
+    (the code generator's allocator, so temporaries never collide with the user's names).
     """
-    subs, (main,) = sympy.cse(fn, symbols=sympy.numbered_symbols(temp))
+    symbols = sympy.numbered_symbols(temp) if isinstance(temp, str) else (sympy.Symbol(s) for s in temp)
+    subs, (main,) = sympy.cse(fn, symbols=symbols)
     names = {}
 
     def p(e) -> str:

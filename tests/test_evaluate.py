@@ -414,3 +414,183 @@ def test_memory_budget_allows_what_fits(monkeypatch):
 
 def test_default_memory_budget_is_positive():
     assert isinstance(tcnb.config.memory_budget, int) and tcnb.config.memory_budget > 0
+
+
+# ------------------------------------------------------------------------------- size binding
+
+SIZED = tcnb.parse("x: R[n]\nf = sum(ones(n, m))\ng = sum(x) * sum(ones(m))\nz: R[m + n - 1]\nh = sum(z)")
+
+
+@pytest.mark.parametrize("bad", [-3, 0, 2.5, 3.0, True, "3", np.int64(-1), None], ids=repr)
+def test_sizes_must_be_positive_integers(bad):
+    """n = -3 used to give sum(ones(n, m)) = -6.0; now every non-positive or non-integer size is a
+    BindingError naming the symbol."""
+    for call in (lambda: SIZED["f"].evaluate(n=bad, m=2), lambda: SIZED["f"].structured(n=bad, m=2),
+                 lambda: SIZED["g"].evaluate(x=np.ones(3), m=bad)):
+        with pytest.raises(tcnb.BindingError) as info:
+            call()
+        assert "positive integer" in str(info.value) and ("n =" in str(info.value) or "m =" in str(info.value))
+
+
+def test_numpy_integer_sizes_are_accepted():
+    assert float(SIZED["f"].evaluate(n=np.int64(3), m=np.int32(2))) == 6.0
+
+
+def test_zero_length_axis_is_refused():
+    with pytest.raises(tcnb.BindingError) as info:
+        SIZED["g"].evaluate(x=np.ones(0), m=2)
+    assert "'x'" in str(info.value) and "n" in str(info.value)
+
+
+def test_compound_dimension_that_makes_a_size_non_positive_is_refused():
+    # z: R[m + n - 1] with m = 4 and 2 entries would need n = -1
+    with pytest.raises(tcnb.BindingError) as info:
+        SIZED["h"].evaluate(z=np.ones(2), m=4)
+    assert "n = -1" in str(info.value)
+    assert float(SIZED["h"].evaluate(z=np.ones(5), m=4)) == 5.0
+
+
+COMPOUND = tcnb.parse("f = ones(n - 3)\nx: R[n]\nY[i:n-2] = x[i + 2]\ng = sum(Y)\nz: R[m - 1]\nh = sum(z)")
+
+
+@pytest.mark.parametrize("name,args", [("f", dict(n=2)), ("f", dict(n=3)), ("g", dict(x=np.ones(2))),
+                                       ("g", dict(x=np.ones(1))), ("h", dict(m=1, z=np.ones(0)))])
+def test_compound_dimensions_below_one_are_binding_errors(name, args):
+    """ones(n - 3) at n = 2 reached NumPy ('negative dimensions are not allowed'); at n = 3 it
+    silently summed nothing."""
+    with pytest.raises(tcnb.BindingError) as info:
+        COMPOUND[name].evaluate(**args)
+    assert "dimension '" in str(info.value) and "at least 1" in str(info.value)
+
+
+HUGE = tcnb.parse("a = det(eye(n))\nb = ones(n, m)\nx: R[3]\nc = sum(outer(x, ones(n)) ** 2)\n"
+                  "d = logdet(2 * eye(n))\ne = trace(eye(n) + eye(n))")
+
+
+@pytest.mark.parametrize("size", [2**17, 2**33, 2**62, 2**64, 10**30])
+@pytest.mark.parametrize("name", ["a", "b", "c", "d"])
+def test_huge_sizes_are_refused_by_the_memory_budget(name, size, monkeypatch):
+    """Byte counts are Python ints and every array generated code makes is counted, including a
+    constant or unit tensor materialised as a function's argument (det(eye(n)) used to reach
+    NumPy: MemoryError or 'array is too big')."""
+    monkeypatch.setattr(tcnb.config, "memory_budget", 1_000_000)
+    with pytest.raises(tcnb.MemoryBudgetError) as info:
+        HUGE[name].evaluate(x=np.ones(3), n=size, **({"m": size} if name == "b" else {}))
+    assert str(size) in str(info.value)
+
+
+# ------------------------------------------------------------------------------- convolutions
+
+import corpus_index_maps  # noqa: E402,F401  (JAX in float64)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from helpers_calculus import assert_close  # noqa: E402
+
+CONV2 = "K: R[p, q]\nZ: R[m + p - 1, n + q - 1]\nY[i:m, j:n] = K[p, q] * Z[i + p, j + q]\n"
+CONV1 = "k: R[q]\nz: R[m + q - 1]\nY[i:m] = k[p] * z[i + p]\n"
+LOSSES = {"sum": ("L = sum(Y)", jnp.sum), "square": ("L = sum(Y * Y)", lambda y: jnp.sum(y * y)),
+          "tanh": ("L = sum(tanh(Y))", lambda y: jnp.sum(jnp.tanh(y)))}
+
+
+def _conv2(K, Z, m, n):
+    p, q = K.shape
+    return sum(K[a, b] * Z[a:a + m, b:b + n] for a in range(p) for b in range(q))
+
+
+def _conv1(k, z, m):
+    return sum(k[a] * z[a:a + m] for a in range(k.shape[0]))
+
+
+def _conv_case(dim, sizes, loss):
+    rng = np.random.default_rng(hash((dim, tuple(sizes.items()), loss)) % 2**32)
+    if dim == 2:
+        src, names = CONV2, ("K", "Z")
+        arrays = {"K": rng.normal(size=(sizes["p"], sizes["q"])),
+                  "Z": rng.normal(size=(sizes["m"] + sizes["p"] - 1, sizes["n"] + sizes["q"] - 1))}
+        ref = lambda K, Z: LOSSES[loss][1](_conv2(K, Z, sizes["m"], sizes["n"]))  # noqa: E731
+    else:
+        src, names = CONV1, ("k", "z")
+        arrays = {"k": rng.normal(size=sizes["q"]), "z": rng.normal(size=sizes["m"] + sizes["q"] - 1)}
+        ref = lambda k, z: LOSSES[loss][1](_conv1(k, z, sizes["m"]))  # noqa: E731
+    return tcnb.parse(src + LOSSES[loss][0] + "\n"), names, arrays, ref
+
+
+CONV_SHAPES = [(2, dict(p=2, q=3, m=4, n=5)), (2, dict(p=1, q=2, m=3, n=1)), (2, dict(p=3, q=3, m=2, n=2)),
+               (1, dict(q=3, m=5)), (1, dict(q=1, m=2))]
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("dim,sizes", CONV_SHAPES, ids=[f"{d}d-" + "".join(f"{k}{v}" for k, v in s.items())
+                                                        for d, s in CONV_SHAPES])
+def test_convolution_gradients_and_hessians_in_every_mode(dim, sizes, loss):
+    """grad(sum(conv), z) raised a ValueError inside the code generator for the README's
+    convolution: an index of the map (i) that no other operand carries was looked up among the
+    operand's labels. Checked against jax.grad / jax.hessian of a slicing reference."""
+    prog, names, arrays, ref = _conv_case(dim, sizes, loss)
+    L = prog["L"]
+    assert_close(L.evaluate(**arrays), ref(**arrays), 1e-12, "value")
+    jargs = {k: jnp.asarray(v) for k, v in arrays.items()}
+    for w in names:
+        pos = names.index(w)
+        want_g = np.asarray(jax.grad(ref, argnums=pos)(*[jargs[n] for n in names]))
+        want_h = np.asarray(jax.hessian(ref, argnums=pos)(*[jargs[n] for n in names]))
+        for mode in ("forward", "reverse", "cross-country"):
+            for compress in (True, False):
+                tag = f"wrt {w}, {mode}, compress={compress}"
+                g = tcnb.grad(L, prog[w], mode=mode, compress=compress)
+                assert_close(g.evaluate(**arrays), want_g, 1e-11, "gradient " + tag)
+                H = tcnb.hessian(L, prog[w], mode=mode, compress=compress)
+                assert_close(H.evaluate(**arrays), want_h, 1e-11, "Hessian " + tag)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "cross-country"])
+def test_gradient_of_a_sum_of_a_bare_shifted_access(mode):
+    """Σ_{i,p} z[i + p]: an index map with no other operand at all is a scatter of ones (counts),
+    not a dense (m·q) x (m + q - 1) selection tensor."""
+    prog = tcnb.parse("z: R[m + q - 1]\nY[i:m, p:q] = z[i + p]\nL = sum(Y)")
+    z = np.arange(6.0)
+    g = tcnb.grad(prog["L"], prog["z"], mode=mode)
+    m, q = 4, 3
+    want = np.array([sum(1 for i in range(m) for p in range(q) if i + p == j) for j in range(6)], float)
+    np.testing.assert_array_equal(g.evaluate(z=z, m=m, q=q), want)
+    assert "index_map_dense" not in g.to_source(m=m, q=q)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import test_index_maps as tim  # noqa: E402  (its random affine-map programs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(info=tim.affine_programs(), loss=st.sampled_from(["sum(y)", "sum(y * y)"]),
+       mode=st.sampled_from(["forward", "reverse", "cross-country"]), compress=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_random_affine_maps_gradient_of_a_sum(info, loss, mode, compress, seed):
+    """Gradients and Hessians of a scalar loss of a random affine-map definition: the summed
+    indices of a map (the result's, too) need not appear on any other operand."""
+    src = info["src"] + f"L = {loss}\n"
+    p = tcnb.parse(src)
+    rng = np.random.default_rng(seed)
+    arrays = {name: 0.5 * rng.standard_normal(tim.resolve_shape(e.shape, info["sizes"]))
+              for name, e in p.variables.items()}
+
+    def ref(**a):
+        y = tim._reference(info, a)
+        return np.sum(y) if loss == "sum(y)" else np.sum(y * y)
+
+    def run(D, **a):  # sizes only for symbols D still has (a derivative may lose one, e.g. m)
+        fn = D.compile()
+        dims = fn.sizes_needed() | {s.name for v in fn.vars for d in v.shape for s in d.free_symbols}
+        return np.asarray(fn(**a, **{k: v for k, v in info["sizes"].items() if k in dims}))
+
+    for var in arrays:
+        g = tcnb.grad(p["L"], var, mode=mode, compress=compress)
+        got = run(g, **arrays)
+        fd = tim.central_diff(lambda v, var=var: ref(**{**arrays, var: v}), arrays[var], tim.H_FD)
+        assert_close(got, fd, tim.RTOL_FD, f"d L / d {var} ({mode}, compress={compress}) of\n{src}")
+        H = tcnb.hessian(p["L"], var, mode=mode, compress=compress)
+        got_h = run(H, **arrays)
+        fd_h = tim.central_diff(lambda v, var=var: run(g, **{**arrays, var: v}), arrays[var], tim.H_FD)
+        assert_close(got_h, fd_h, tim.RTOL_FD, f"d2 L / d {var}2 ({mode}, compress={compress}) of\n{src}")

@@ -7,15 +7,22 @@ before anything runs.
 """
 from __future__ import annotations
 
+import ast
+import itertools
+import linecache
 import math
+import weakref
+
+import numpy
 from dataclasses import dataclass, field
 
 from .. import ir
 from ..config import config, human_bytes
-from ..dims import resolve_shape, shape_str
+from ..dims import resolve_shape
 from ..errors import MemoryBudgetError
 from ..functions import elementwise_code, general_code
 from .lower import Lowerer, _dedup
+from .names import Names
 
 
 @dataclass
@@ -24,6 +31,7 @@ class Generated:
     arg_names: list
     largest_bytes: int
     node_bytes: dict = field(default_factory=dict)  # node id -> bytes of its dense value
+    fn_name: str = "tcnb_fn"
 
 
 def _materialise_const(node, xp, shape):
@@ -35,46 +43,44 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
              traceable: bool = False) -> Generated:
     """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values.
 
+    Parameters are the variables' names unless generated code needs that name (``xp``, ``t1``):
+    then a dummy (``v_xp``); ``arg_names`` stays the user's names, in parameter order.
     ``traceable=True`` avoids data-dependent branches (the symmetric-product shortcut), so the code
     can be traced and differentiated by autograd / JAX / PyTorch for baselines.
     """
     order = ir.topological(list(roots))
     shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
     root_ids = {r.id for r in roots}
-    # which nodes are materialised as arrays of their own
-    inline = set()
-    for n in order:
-        if isinstance(n, (ir.Var,)):
-            inline.add(n.id)
-        elif isinstance(n, ir.Const) and n.id not in root_ids:
-            inline.add(n.id)
-        elif isinstance(n, ir.IndexMap) and n.id not in root_ids:
-            inline.add(n.id)
-        elif isinstance(n, ir.Delta) and not n.dense and n.id not in root_ids:
-            inline.add(n.id)  # consumed symbolically by einsum / add; materialised on demand
+    alloc = Names([v.name for v in arg_vars], fixed=(xp, "_rt", "dtype", fn_name))
+    inline = {n.id for n in order if _inline(n, root_ids)}
     node_bytes = {n.id: math.prod(shapes[n.id]) * itemsize for n in order if n.id not in inline}
+
+    def check(n, shape):
+        if check_budget and math.prod(shape) * itemsize > config.memory_budget:
+            _refuse(n, shape, math.prod(shape) * itemsize, names)
+
     if check_budget:
         for n in order:
-            if n.id in node_bytes and node_bytes[n.id] > config.memory_budget:
-                _refuse(n, shapes[n.id], node_bytes[n.id], names)
+            if n.id in node_bytes:
+                check(n, shapes[n.id])
 
     lines: list[str] = []
     value: dict[int, str] = {}
-    temps = iter(range(1, 10**9))
-    last_temp: list[str] = []
 
     def emit(expr: str) -> str:
-        name = f"t{next(temps)}"
+        name = alloc.fresh("t")
         lines.append(f"{name} = {expr}")
-        last_temp.append(name)
         return name
 
     def val(n: ir.Node) -> str:
         """The expression of a node's dense value (materialising consts/deltas when asked)."""
         if n.id in value:
             return value[n.id]
+        if isinstance(n, ir.Const) and not n.shape:
+            return f"{xp}.asarray({n.value!r}, dtype=dtype)"
+        check(n, shapes[n.id])  # an inline node materialised here: its bytes count too
         if isinstance(n, ir.Const):
-            return _materialise_const(n, xp, shapes[n.id]) if n.shape else f"{xp}.asarray({n.value!r}, dtype=dtype)"
+            return _materialise_const(n, xp, shapes[n.id])
         if isinstance(n, ir.Delta):
             return f"_rt.delta({xp}, {tuple(shapes[n.id][:len(n.dims)])}, dtype)"
         if isinstance(n, ir.IndexMap):
@@ -84,8 +90,8 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
 
     largest = 0
     for n in order:
-        if n.id in inline and isinstance(n, ir.Var):
-            value[n.id] = n.name
+        if isinstance(n, ir.Var):
+            value[n.id] = alloc.param[n.name]
             continue
         if n.id in inline:
             continue
@@ -102,7 +108,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
                 expr = f"({expr}) + {xp}.zeros({tuple(shapes[n.id])}, dtype)"
         elif isinstance(n, ir.Elementwise):
             arg = val(n.arg)
-            tmp, expr = elementwise_code(n.fn, arg, module=xp, temp=f"e{n.id}_")
+            tmp, expr = elementwise_code(n.fn, arg, module=xp, temp=alloc.stream("e"))
             for name, e in tmp:
                 lines.append(f"{name} = {e}")
         elif isinstance(n, ir.General):
@@ -122,12 +128,37 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             f"{human_bytes(config.memory_budget)}", expected="smaller sizes or a larger tcnb.config.memory_budget")
 
     rets = [val(r) for r in roots]
-    body = _with_deletes(lines, set(rets))
-    args = ", ".join(["xp", "_rt", "dtype"] + [v.name for v in arg_vars])
+    body = _with_deletes(lines, set(rets), alloc.temps)
+    args = ", ".join([xp, "_rt", "dtype"] + [alloc.param[v.name] for v in arg_vars])
     src = f"def {fn_name}({args}):\n"
     src += "".join(f"    {l}\n" for l in body)
     src += f"    return ({', '.join(rets)},)\n"
-    return Generated(src, [v.name for v in arg_vars], largest, node_bytes)
+    return Generated(src, [v.name for v in arg_vars], largest, node_bytes, fn_name)
+
+
+def _inline(n: ir.Node, root_ids) -> bool:
+    """Nodes with no array of their own: variables are parameters; constants, index maps and
+    symbolic unit tensors are consumed by the einsum or sum that uses them (materialised on demand)."""
+    if isinstance(n, ir.Var):
+        return True
+    if n.id in root_ids:
+        return False
+    return isinstance(n, (ir.Const, ir.IndexMap)) or (isinstance(n, ir.Delta) and not n.dense)
+
+
+_LOADED = itertools.count(1)
+
+
+def load(gen: Generated, label: str = "numpy"):
+    """Compile generated source into its function, registered with ``linecache`` under a unique
+    file name so ``inspect.getsource`` and tracebacks show the generated lines."""
+    filename = f"<tcnb generated {label} #{next(_LOADED)}>"
+    linecache.cache[filename] = (len(gen.source), None, gen.source.splitlines(True), filename)
+    namespace: dict = {}
+    exec(compile(gen.source, filename, "exec"), namespace)
+    fn = namespace[gen.fn_name]
+    weakref.finalize(fn, linecache.cache.pop, filename, None)  # the source lives as long as fn
+    return fn
 
 
 def _refuse(node, shape, nbytes, names):
@@ -163,7 +194,8 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
     maps = [(m, tuple(root(l) for l in labels)) for m, labels in maps]
     if maps:
         core = _apply_index_maps(core, maps, distinct, low, xp, sizes)
-    covered = {l for _, labels in core for l in labels}
+    # a ones-label that a map carries is summed by its gather/scatter, not a factor of its size
+    covered = {l for _, labels in core for l in labels} | {l for _, labels in maps for l in labels}
     # ones-labels not in the output and not covered: a sum over them is a factor of their size
     for l in _dedup(ones_labels):
         if l not in covered and l not in distinct:
@@ -193,24 +225,29 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
     return expr
 
 
-def _with_deletes(lines, keep: set) -> list:
-    """Insert ``del`` after the last use of each temporary (not the returned ones)."""
-    import re
-    defined, last_use = {}, {}
-    for k, line in enumerate(lines):
-        name, rhs = line.split(" = ", 1)
-        defined.setdefault(name, k)
-        for tok in re.findall(r"\b[te]\w*\d\b|\bt\d+\b", rhs):
-            last_use[tok] = k
-    out = []
+def _with_deletes(lines, keep: set, temps: set) -> list:
+    """Insert ``del`` after the last use of each temporary (not the returned ones).
+
+    Uses are read from the statements' syntax trees (the names they load), so a user's tensor whose
+    name looks like a temporary, or a name inside a string such as an einsum spec, is never mistaken
+    for one.
+    """
+    tree = ast.parse("\n".join(lines)) if lines else ast.Module(body=[], type_ignores=[])
+    last_use: dict = {}
+    for k, stmt in enumerate(tree.body):
+        last_use.setdefault(stmt.targets[0].id, k)  # a temporary never used: dropped at once
+        for node in ast.walk(stmt.value):
+            if isinstance(node, ast.Name) and node.id in temps:
+                last_use[node.id] = k
     dels: dict[int, list] = {}
     for name, k in last_use.items():
-        if name in defined and name not in keep:
+        if name in temps and name not in keep:
             dels.setdefault(k, []).append(name)
+    out = []
     for k, line in enumerate(lines):
         out.append(line)
         if k in dels:
-            out.append("del " + ", ".join(sorted(set(dels[k]))))
+            out.append("del " + ", ".join(sorted(dels[k])))
     return out
 
 
@@ -242,8 +279,12 @@ def _map_args(m: ir.IndexMap, sizes):
 
 def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
     """Contract each selection tensor S[I, J] as a gather (J summed) or a scatter-add (I summed);
-    only a map whose I and J both survive is materialised as a 0/1 array."""
-    import numpy
+    only a map whose I and J both survive is materialised as a 0/1 array.
+
+    The operand fed to a gather/scatter must carry every summed index of the map. An index only S
+    has (``i`` in the gradient of ``sum(conv)``: K[p] S[i, p, j] summed over i and p) is a broadcast:
+    each ``i`` contributes K[p] once, so the operand is broadcast over it before the scatter.
+    """
     core = list(core)
     for k, (m, labels) in enumerate(maps):
         r = len(m.in_dims)
@@ -254,26 +295,45 @@ def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
             if set(own) & elsewhere or len(set(own)) != len(own) or set(own) & set(other):
                 continue
             group = [q for q, (_, l) in enumerate(core) if set(l) & set(own)]
-            if not group:
-                continue
             rest = [core[q] for q in range(len(core)) if q not in group]
-            needed = elsewhere | {l for _, l in rest for l in l} | set(other)
-            parts = [core[q] for q in group]
-            labels_g = _dedup(l for _, l in parts for l in l)
-            keep = tuple(l for l in labels_g if l in needed or l in own)
-            t = low.named(low.product(parts, keep)) if len(parts) > 1 or parts[0][1] != keep else parts[0][0]
-            if any(keep.count(l) > 1 for l in own):
-                continue
+            needed = elsewhere | {l for _, ls in rest for l in ls} | set(other)
+            t, keep = _summand(low, [core[q] for q in group], own, needed, xp)
             axes = tuple(keep.index(l) for l in own)
             remaining = tuple(l for l in keep if l not in own)
             if side == "gather":
                 expr = f"_rt.gather({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape})"
-                core = rest + [(low.emit(expr), tuple(I) + remaining)]
+                result = tuple(I) + remaining
             else:
                 injective = numpy.linalg.matrix_rank(numpy.array(A, dtype=float).reshape(len(A), r)) == r if A else r == 0
                 expr = f"_rt.scatter({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape}, {bool(injective)})"
-                core = rest + [(low.emit(expr), tuple(J) + remaining)]
+                result = tuple(J) + remaining
+            low._note(result)
+            core = rest + [(low.emit(expr), result)]
             break
         else:
+            low._note(labels)
             core.append((low.emit(f"_rt.index_map_dense({xp}, {A}, {c}, {I_shape}, {J_shape}, dtype)"), labels))
     return core
+
+
+def _summand(low: Lowerer, parts, own, needed, xp):
+    """(name, labels) of the product of ``parts`` over the labels still needed, broadcast over the
+    map's summed indices ``own`` that no part has (ones when no part touches the map at all)."""
+    labels = _dedup(l for _, ls in parts for l in ls)
+    keep = tuple(l for l in labels if l in needed or l in own)
+    if not parts:
+        t = None
+    elif len(parts) > 1 or parts[0][1] != keep:
+        t = low.named(low.product(parts, keep))
+    else:
+        t = parts[0][0]
+    missing = tuple(l for l in own if l not in keep)
+    full = keep + missing
+    shape = tuple(low.sizes[l] for l in full)
+    if t is None:
+        low._note(full)
+        return low.emit(f"{xp}.ones({shape}, dtype)"), full
+    if not missing:
+        return t, keep
+    low._note(full)
+    return low.emit(f"{xp}.broadcast_to({low.align(t, keep, full)}, {shape})"), full

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numbers
 
 from .. import ir
-from ..dims import as_dim, shape_str
+from ..dims import resolve, shape_str
 from ..errors import BindingError
 from . import runtime
-from .codegen import generate
+from .bounded import Bounded
+from .codegen import generate, load
 from .namespace import get_namespace
 
 
@@ -31,29 +32,23 @@ class Compiled:
         self.known = {getattr(v, "name", v) for v in known_names} | {v.name for v in self.vars}
         self.names = names or {}
         self.single = single
-        self._cache: dict = {}
+        self._cache = Bounded(16)  # (sizes, dtype) -> generated code
         self._names = tuple(v.name for v in self.vars)
         self._needed = {s.name for n in ir.topological(list(self.roots)) for d in n.shape
                         for s in d.free_symbols}
-        self._fast: dict = {}  # (shape, dtype) of each array -> (generated, dtype): skips re-checking
-        self._bind_cache: dict = {}
+        self._fast = Bounded(16)  # (type, shape, dtype) of each array -> (generated, dtype, xp)
+        self._bind_cache = Bounded(64)
         self._array_type = type(self.xp.zeros(0))
 
     def bind(self, arrays: dict):
         """Arrays on the backend and the sizes of every dimension symbol (memoised per shapes)."""
-        try:
-            key = tuple((k, type(a), a.shape, a.dtype) if hasattr(a, "shape") else (k, a)
-                        for k, a in sorted(arrays.items()))
-            hit = self._bind_cache.get(key)
-        except TypeError:
-            key, hit = None, None
+        key = binding_key(arrays)
+        hit = self._bind_cache.get(key) if key is not None else None
         if hit is not None:
             return {n: arrays[n] for n in hit[2]}, hit[0], hit[1]
         bound, sizes, dtype = self._bind(arrays)
         if key is not None and all(bound[n] is arrays[n] for n in bound):
-            if len(self._bind_cache) > 64:
-                self._bind_cache.clear()
-            self._bind_cache[key] = (sizes, dtype, tuple(bound))
+            self._bind_cache.put(key, (sizes, dtype, tuple(bound)))
         return bound, sizes, dtype
 
     def _bind(self, arrays: dict):
@@ -63,8 +58,8 @@ class Compiled:
         dim_names = self._needed | {s.name for v in self.vars + self.extra for d in v.shape
                                     for s in d.free_symbols}
         for name in unknown:  # sizes may be passed directly: n=100
-            if isinstance(arrays[name], numbers.Integral) and name in dim_names:
-                sizes[name] = int(arrays[name])
+            if name in dim_names:
+                sizes[name] = _size(name, arrays[name])
         unknown = [u for u in unknown if u not in sizes]
         if unknown:
             raise BindingError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
@@ -95,6 +90,9 @@ class Compiled:
             for axis, d in enumerate(v.shape):
                 if d.is_Symbol:
                     size = int(a.shape[axis])
+                    if size < 1:
+                        raise BindingError(f"axis {axis} of '{v.name}' has size {size}",
+                                           expected=f"a positive size for the dimension symbol {d}")
                     if d.name in sizes and sizes[d.name] != size:
                         where = origin.get(d.name, "the sizes passed")
                         raise BindingError(
@@ -104,10 +102,11 @@ class Compiled:
                     origin.setdefault(d.name, f"axis {axis} of '{v.name}'")
             bound[v.name] = a
         _solve_compound(self.vars + self.extra, bound, sizes, origin)
-        for v in [u for u in self.vars + self.extra if u.name in bound]:  # compound dimensions (n + 1, 2*n) are checked once symbols are known
+        # compound dimensions (n + 1, 2*n) are checked once their symbols are known; those still
+        # unknown are reported below if the expression needs them (an unused array's need not be)
+        for v in [u for u in self.vars + self.extra if u.name in bound]:
             for axis, d in enumerate(v.shape):
-                if not d.is_Symbol:
-                    from ..dims import resolve
+                if not d.is_Symbol and all(s.name in sizes for s in d.free_symbols):
                     want = resolve(d, sizes)
                     if want != bound[v.name].shape[axis]:
                         raise BindingError(f"axis {axis} of '{v.name}' has size {bound[v.name].shape[axis]}",
@@ -132,13 +131,11 @@ class Compiled:
         if gen is None:
             itemsize = 4 if "float32" in str(dtype) else 8
             gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names)
-            namespace: dict = {}
-            exec(compile(gen.source, f"<tcnb generated {self.backend}>", "exec"), namespace)
-            gen.fn = namespace["tcnb_fn"]
-            self._cache[key] = gen
+            gen.fn = load(gen, self.backend)
+            self._cache.put(key, gen)
         return gen
 
-    def __call__(self, **arrays):
+    def __call__(self, /, **arrays):
         # fast path: the same shapes and dtypes as a previous call need no checks at all
         try:
             vals = [arrays[n] for n in self._names]
@@ -157,7 +154,7 @@ class Compiled:
         gen = self.generated(sizes, dtype)
         if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
             key = tuple([(type(a), a.shape, a.dtype.char) for a in (bound[n] for n in self._names)])
-            self._fast[key] = (gen, dtype, self.xp)
+            self._fast.put(key, (gen, dtype, self.xp))
         out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
         out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
         return out[0] if self.single else out
@@ -182,23 +179,53 @@ def _solve_compound(variables, bound, sizes, origin):
                 unknown = [s for s in d.free_symbols if s.name not in sizes]
                 if d.is_Symbol or len(unknown) != 1:
                     continue
-                sol = sympy.solve(sympy.Eq(d.subs({s: sizes[s.name] for s in d.free_symbols if s.name in sizes}),
-                                           int(bound[v.name].shape[axis])), unknown[0])
-                if len(sol) == 1 and sol[0].is_Integer and int(sol[0]) > 0:
+                # solved for an unconstrained stand-in: the symbol itself is positive, so SymPy
+                # would silently find no solution where the array implies a size below 1
+                free = sympy.Symbol("free")
+                known = {s: sizes[s.name] for s in d.free_symbols if s.name in sizes}
+                sol = sympy.solve(sympy.Eq(d.subs(known).subs(unknown[0], free),
+                                           int(bound[v.name].shape[axis])), free)
+                if len(sol) == 1 and sol[0].is_Integer and int(sol[0]) < 1:
+                    raise BindingError(
+                        f"axis {axis} of '{v.name}' has size {int(bound[v.name].shape[axis])}, which makes "
+                        f"{unknown[0]} = {int(sol[0])}", expected=f"a positive size for the dimension symbol {unknown[0]}")
+                if len(sol) == 1 and sol[0].is_Integer:
                     sizes[unknown[0].name] = int(sol[0])
                     origin.setdefault(unknown[0].name, f"axis {axis} of '{v.name}'")
                     progress = True
 
 
-_COMPILED: dict = {}
+def _size(name: str, value) -> int:
+    """A size passed by keyword (n=100): a positive integer, or an error naming the symbol."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
+        return int(value)
+    raise BindingError(f"the size {name} = {value!r} is not a positive integer",
+                       expected=f"{name}=<int, at least 1>")
+
+
+def binding_key(arrays: dict):
+    """What of the arguments decides a binding: each array's type, shape and dtype, and each size's
+    value (a NumPy integer has a shape too, but its value is what counts). None when unhashable."""
+    try:
+        key = tuple((k, type(a), a) if isinstance(a, numbers.Number) else (k, type(a), a.shape, a.dtype)
+                    for k, a in sorted(arrays.items()))
+        hash(key)
+    except (TypeError, AttributeError):
+        return None
+    return key
+
+
+_COMPILED = Bounded(256)
 
 
 def compiled(roots, backend="numpy", known_names=(), names=None, single=True) -> Compiled:
-    key = (tuple(r.id for r in roots), backend, tuple(sorted(getattr(v, "name", v) for v in known_names)),
-           single)
-    c = _COMPILED.get(key)
+    """One Compiled per distinct (roots, backend, known variables, display names): keyed by the
+    nodes themselves (ids are never reused), not by names — a second program declaring the same
+    names with other shapes has other Var nodes, and so other code."""
+    key = (tuple(r.id for r in roots), backend,
+           frozenset(v.id if isinstance(v, ir.Node) else ("name", v) for v in known_names),
+           tuple(sorted((names or {}).items())), single)
+    c = _COMPILED.get_fresh(key)
     if c is None:
-        if len(_COMPILED) > 512:
-            _COMPILED.clear()
-        c = _COMPILED[key] = Compiled(roots, backend, known_names, names, single)
+        c = _COMPILED.put(key, Compiled(roots, backend, known_names, names, single))
     return c

@@ -96,10 +96,9 @@ def traced_source(f, sizes: dict, dtype=np.float64):
     return gen, list(gen.arg_names)
 
 
-def _function_of(source: str, xp, dtype):
-    namespace: dict = {}
-    exec(compile(source, "<tcnb baseline>", "exec"), namespace)
-    raw = namespace["tcnb_fn"]
+def _function_of(gen, xp, dtype):
+    from ..backend.codegen import load
+    raw = load(gen, "baseline")
 
     def func(*args):
         return raw(xp, RUNTIME, dtype, *args)[0]
@@ -128,6 +127,7 @@ class Baseline:
         self.dtype = np.dtype(dtype)
         gen, self.arg_names = traced_source(f, sizes, self.dtype)
         self.source = gen.source
+        self._gen = gen
         self.f_bytes = sum(gen.node_bytes.values())
         if kind != "value" and wrt not in self.arg_names:
             raise ValueError(f"{wrt!r} is not a variable of the expression ({', '.join(self.arg_names)})")
@@ -150,7 +150,7 @@ class Baseline:
     def _build_autograd(self):
         import autograd
         import autograd.numpy as anp
-        func = _function_of(self.source, anp, self.dtype.type)
+        func = _function_of(self._gen, anp, self.dtype.type)
 
         def hvp(fn, i):
             htp = autograd.hessian_tensor_product(fn, i)
@@ -169,7 +169,7 @@ class Baseline:
         if self.dtype == np.float64 and not jax.config.jax_enable_x64:
             jax.config.update("jax_enable_x64", True)
         self._jax_device = jax.devices(self.device)[0]
-        func = _function_of(self.source, jnp, jnp.float64 if self.dtype == np.float64 else jnp.float32)
+        func = _function_of(self._gen, jnp, jnp.float64 if self.dtype == np.float64 else jnp.float32)
 
         def jacobian(fn, i):
             rev = self.out_size is None or self._w_size is None or \
@@ -198,7 +198,7 @@ class Baseline:
         dev = "cuda" if self.device == "gpu" else "cpu"
         ns = TorchNamespace(torch, dev)
         tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
-        func = _function_of(self.source, ns, tdtype)
+        func = _function_of(self._gen, ns, tdtype)
 
         def jacobian(fn, i):
             rev = self.out_size is None or self._w_size is None or \
