@@ -487,8 +487,10 @@ def test_xla_thread_pool_is_sized_by_the_limit_when_jax_starts_inside_it():
     limited, free = _xla_probe(1), _xla_probe(None)
     if free["pool"] == 0:
         pytest.skip("this jaxlib names no 'tf_XLAEigen' threads; cannot count its pool")
+    if free["cores"] < 2:
+        pytest.skip("one usable core: every pool has one thread")
     assert limited["info"]["xla"] == 1
-    assert limited["pool"] == 1 and free["pool"] == free["cores"]
+    assert limited["pool"] == 1 and free["pool"] >= 2  # on this 2-core machine: 1 against 2
     assert free["info"]["xla"] is None and "not limited" in free["info"]["xla_note"]
     assert limited["masks"] == [limited["cores"]]  # every thread got all its cores back
 
