@@ -403,3 +403,162 @@ def test_gpu_baselines_run_on_the_gpu():
         assert r["status"] in ("ok", "unavailable"), r
         if r["status"] == "ok":
             assert r["checked"]
+
+
+# ------------------------------------------------------------------------------- threads, load, stability
+
+def _blas_threads():
+    return [lib["threads"] for lib in timing.blas_threads() if lib["user_api"] == "blas"]
+
+
+def test_compare_runs_one_thread_per_tool_and_restores_the_libraries():
+    """Multi-threaded BLAS on a loaded machine made tcnb look 24x slower than JAX: compare() now caps
+    every tool at one thread by default, records it, and gives the libraries back their threads."""
+    pytest.importorskip("threadpoolctl")
+    f = tcnb.parse(LOGREG)["f"]
+    before = _blas_threads()
+    torch = pytest.importorskip("torch") if HAS_TORCH else None
+    torch_before = torch.get_num_threads() if torch else None
+    seen = {}
+    orig = C._run_point
+
+    def spy(tool, *a, **kw):  # the thread counts while each tool is timed
+        seen[tool.tool] = (_blas_threads(), torch.get_num_threads() if torch else None)
+        return orig(tool, *a, **kw)
+    import unittest.mock
+    with unittest.mock.patch.object(C, "_run_point", spy):
+        res = compare(f, "w", "grad", sizes={"n": [4], "m": "2*n"}, backends=["numpy"],
+                      baselines=["autograd"] + (["torch"] if torch else []), target_s=0.01, progress=False)
+    assert all(n == 1 for n in seen["tcnb"][0]) and seen["tcnb"][0]
+    if torch:
+        assert seen["torch"][1] == 1
+        assert torch.get_num_threads() == torch_before
+    assert _blas_threads() == before
+    info = res.meta["threads"]
+    assert info["requested"] == 1 and info["cores"] >= 1
+    assert {r["tool"]: r["threads"] for r in res.records}["tcnb"] == 1
+    assert "1 thread per tool" in res.context() and "load average" in res.context()
+    load = res.meta["load"]
+    assert len(load["before"]) == 3 and len(load["after"]) == 3
+
+
+def test_threads_none_leaves_the_libraries_alone_and_says_so():
+    pytest.importorskip("threadpoolctl")
+    f = tcnb.parse(LOGREG)["f"]
+    before = _blas_threads()
+    res = compare(f, "w", "grad", sizes={"n": [4], "m": "2*n"}, backends=["numpy"], baselines=[],
+                  threads=None, target_s=0.01, progress=False)
+    assert res.records[0]["threads"] == max(before)
+    assert any("threads were not limited" in c for c in res.caveats)
+    with pytest.raises(ValueError, match="threads"):
+        compare(f, "w", "grad", sizes={"n": [4], "m": "2*n"}, backends=["numpy"], baselines=[], threads=0,
+                progress=False)
+
+
+_XLA_PROBE = r"""
+import glob, json, os, sys
+from tcnb.bench.timing import ThreadLimits
+import jax.numpy as jnp
+with ThreadLimits({threads}, frameworks=["jax"]) as lim:
+    pass
+(jnp.ones((64, 64)) @ jnp.ones((64, 64))).block_until_ready()
+names = [open(t + "/comm").read().strip() for t in glob.glob("/proc/self/task/*")]
+masks = {{len(os.sched_getaffinity(int(t.rsplit("/", 1)[1]))) for t in glob.glob("/proc/self/task/*")}}
+print(json.dumps({{"info": lim.info, "pool": names.count("tf_XLAEigen"), "masks": sorted(masks),
+                  "cores": len(os.sched_getaffinity(0))}}))
+"""
+
+
+def _xla_probe(threads):
+    import json
+    import os
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _XLA_PROBE.format(threads=threads)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread pools read from /proc (Linux)")
+def test_xla_thread_pool_is_sized_by_the_limit_when_jax_starts_inside_it():
+    limited, free = _xla_probe(1), _xla_probe(None)
+    if free["pool"] == 0:
+        pytest.skip("this jaxlib names no 'tf_XLAEigen' threads; cannot count its pool")
+    if free["cores"] < 2:
+        pytest.skip("one usable core: every pool has one thread")
+    assert limited["info"]["xla"] == 1
+    assert limited["pool"] == 1 and free["pool"] >= 2  # on this 2-core machine: 1 against 2
+    assert free["info"]["xla"] is None and "not limited" in free["info"]["xla_note"]
+    assert limited["masks"] == [limited["cores"]]  # every thread got all its cores back
+
+
+def test_xla_limit_after_jax_started_is_reported_not_pretended(monkeypatch):
+    jax = pytest.importorskip("jax")
+    jax.devices()  # started (as in any process that used JAX before compare)
+    f = tcnb.parse(LOGREG)["f"]
+
+    def run():
+        res = compare(f, "w", "grad", sizes={"n": [4], "m": "2*n"}, backends=["numpy"], baselines=["jax"],
+                      target_s=0.01, progress=False)
+        rec = [r for r in res.records if r["tool"] == "jax"][0]
+        assert rec["status"] == "ok"
+        return res, rec
+    monkeypatch.setattr(timing, "_XLA_STARTED_WITH", None)  # someone else started JAX
+    res, rec = run()
+    assert rec["threads"] is None
+    assert any("JAX started before compare()" in c for c in res.caveats)
+    monkeypatch.setattr(timing, "_XLA_STARTED_WITH", 1)  # an earlier compare() started it, limited
+    res, rec = run()
+    assert rec["threads"] == 1 and not any("XLA" in c for c in res.caveats)
+
+
+def _fake_result(q1, med, q3, load=None, cores=2, threads=1):
+    rec = {k: None for k in C.FIELDS}
+    rec.update(tool="tcnb", backend="numpy", label="tcnb (numpy)", kind="grad", x_name="n", x=10,
+               status="ok", median_s=med, min_s=q1, max_s=q3, q1_s=q1, q3_s=q3, repeats=5, number=1,
+               first_s=med, sizes={"n": 10})
+    meta = {"x_name": "n", "kind": "grad", "of": "f", "wrt": "w",
+            "threads": {"requested": threads, "cores": cores}, "load": {"before": load, "after": load}}
+    return C.BenchResult([rec], meta)
+
+
+def test_unstable_timings_and_a_busy_machine_are_flagged_in_the_table():
+    calm = _fake_result(0.98e-3, 1e-3, 1.02e-3, load=[0.2, 0.2, 0.2])
+    assert calm.caveats == [] and "~" not in calm.table()
+    shaky = _fake_result(0.5e-3, 1e-3, 2e-3, load=[3.0, 2.0, 1.0])
+    text = shaky.table()
+    assert "~1.00 ms" in text and "~ unstable: interquartile range > 25% of the median" in text
+    cav = shaky.caveats
+    assert any("the machine was busy: load average 3.0 on 2 usable cores" in c for c in cav)
+    assert any("unstable timings" in c and "tcnb (numpy) at n=10 (150%)" in c for c in cav)
+    assert "Caution" in shaky._repr_html_() and "caution: the machine was busy" in repr(shaky)
+
+
+def test_missing_bench_extras_say_how_to_install_them(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    f = tcnb.parse(LOGREG)["f"]
+    res = compare(f, "w", "grad", sizes={"n": [4], "m": "2*n"}, backends=["numpy"], baselines=["torch"],
+                  target_s=0.01, progress=False)
+    rec = [r for r in res.records if r["tool"] == "torch"][0]
+    assert rec["status"] == "unavailable" and "pip install 'tcnb[bench]'" in rec["reason"]
+    with pytest.raises(tcnb.TcnbError, match=r"pandas.*pip install 'tcnb\[bench\]'"):
+        res.to_pandas()
+
+
+def test_plot_goes_through_pyplot_and_files_do_not(logreg_result, tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    plt.close("all")
+    fig = logreg_result.plot()
+    assert plt.get_fignums() == [fig.number]  # a pyplot figure: the inline backend and plt.show() see it
+    plt.close("all")
+    logreg_result.savefig(tmp_path / "p.png")
+    logreg_result._repr_html_()
+    paper.figure({"a": logreg_result}, pyplot=False)
+    assert plt.get_fignums() == []  # files and the HTML view leave nothing for pyplot to show
+    big = paper.figure({"a": logreg_result, "b": logreg_result})
+    assert len(big.axes) == 2 and plt.get_fignums() == [big.number]
+    plt.close("all")

@@ -37,13 +37,17 @@ Record fields
 ``max_err``      max |result - reference| / max |reference| (None where nothing was compared)
 ``checked``      whether the result was compared with tcnb's
 ``how``          what ran (e.g. "jax.jit(jax.hessian)", "tcnb H.compile('numpy')")
+``threads``      the threads the tool ran with (BLAS for tcnb on NumPy and autograd, PyTorch's, XLA's);
+                 None where it was not limited or is unknown
 """
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
+import sys
 import time
 import warnings
 
@@ -54,20 +58,24 @@ from ..dims import as_dim, resolve, resolve_shape
 from ..errors import BackendUnavailableError, MemoryBudgetError, TcnbError
 from ..expr import Expr
 from . import baselines as B
-from .timing import fmt_bytes, fmt_time, machine, machine_str, measure, sync_for, timed
+from .timing import (ThreadLimits, fmt_bytes, fmt_time, load_average, machine, machine_str, measure, sync_for,
+                     threads_str, timed)
 
 KINDS = ("value", "grad", "jacobian", "hessian", "hvp")
 ALL_MODES = ("forward", "reverse", "cross-country")
 DEFAULT_SIZES = {"n": [10, 30, 100], "m": "2*n"}
 _KIND_NAME = {"value": "value", "grad": "gradient", "jacobian": "Jacobian", "hessian": "Hessian",
               "hvp": "Hessian-vector product"}
+# a timing whose interquartile range exceeds this fraction of its median is marked unstable
+UNSTABLE_SPREAD = 0.25
+BENCH_EXTRA_HINT = "pip install 'tcnb[bench]' installs autograd, JAX, PyTorch and pandas"
 # how time grows with the size at least (used to predict whether the next size fits the time budget)
 _MIN_EXPONENT = {"value": 1.0, "grad": 1.0, "hvp": 1.0, "jacobian": 2.0, "hessian": 2.0}
 
 FIELDS = ["tool", "backend", "mode", "label", "kind", "of", "wrt", "x_name", "x", "status", "reason",
           "median_s", "min_s", "max_s", "q1_s", "q3_s", "mean_s", "std_s", "repeats", "number",
           "first_s", "compile_s", "derive_s", "out_shape", "out_bytes", "est_bytes", "max_err",
-          "checked", "how", "sizes"]
+          "checked", "how", "threads", "sizes"]
 
 
 # =============================================================================== inputs
@@ -222,13 +230,44 @@ class BenchResult:
             out.append(f"{label} [{where}]: {status}" + (f" — {reason}" if reason else ""))
         return out
 
+    def unstable(self) -> list:
+        """The ok records whose interquartile range is wider than UNSTABLE_SPREAD of the median."""
+        return [r for r in self.ok() if _spread(r) > UNSTABLE_SPREAD]
+
+    @property
+    def caveats(self) -> list:
+        """What makes these timings less trustworthy, one sentence each: a machine already busy,
+        threads that were not limited, and timings whose quartiles lie far apart."""
+        out = []
+        load = (self.meta.get("load") or {}).get("before")
+        info = self.meta.get("threads") or {}
+        cores = info.get("cores") or (self.meta.get("machine") or {}).get("cores_usable")
+        if load and cores:
+            used = info.get("requested") or cores
+            if load[0] > max(cores - used, 0) + 0.5:
+                out.append(f"the machine was busy: load average {load[0]:.1f} on {cores} usable cores before "
+                           "the run, so tools competed with other processes for the CPU")
+        if info and info.get("requested") is None:
+            out.append("threads were not limited (threads=None): multi-threaded BLAS/XLA/PyTorch timings of "
+                       "small problems swing with the machine's load; threads=1 compares single-core speed")
+        for key in ("xla_note", "blas_note"):
+            if info.get(key) and (key != "xla_note" or info.get("requested") is not None):
+                out.append(info[key])
+        bad = self.unstable()
+        if bad:
+            xn = self.meta.get("x_name") or "size"
+            where = "; ".join(f"{r['label']} at {xn}={r['x']} ({_spread(r):.0%})" for r in bad)
+            out.append(f"unstable timings (interquartile range > {UNSTABLE_SPREAD:.0%} of the median, marked ~): "
+                       f"{where}; rerun on an idle machine")
+        return out
+
     # ------------------------------------------------------------------ tables
     def to_pandas(self):
         """A pandas DataFrame of the records, with one column per dimension symbol."""
         try:
             import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is in the bench extra
-            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        except ImportError:
+            raise TcnbError(f"to_pandas() needs pandas, which is not installed: {BENCH_EXTRA_HINT}") from None
         rows = []
         for r in self.records:
             row = dict(r)
@@ -261,7 +300,8 @@ class BenchResult:
 
     def table(self, ratios: bool = True) -> str:
         """A text table: one row per line label, one column per size; median time (and the ratio to
-        the reference line) or the status where it was not timed."""
+        the reference line) or the status where it was not timed. Unstable timings (wide quartiles)
+        are marked ``~`` and explained under the table."""
         xs = self.xs
         ref = self.reference_label()
         rat = self.ratios(ref) if ratios else {}
@@ -274,7 +314,7 @@ class BenchResult:
                 if r is None:
                     row.append("")
                 elif r["status"] == "ok":
-                    cell = fmt_time(r["median_s"])
+                    cell = ("~" if _spread(r) > UNSTABLE_SPREAD else "") + fmt_time(r["median_s"])
                     q = rat.get(label, {}).get(x)
                     if q is not None and label != ref:
                         cell += f" ({q:.3g}x)" if q < 100 else f" ({q:.0f}x)"
@@ -286,6 +326,9 @@ class BenchResult:
         lines = ["  ".join(str(c).rjust(w) if k else str(c).ljust(w) for k, (c, w) in enumerate(zip(row, widths)))
                  for row in rows]
         lines.insert(1, "-" * len(lines[0]))
+        if self.unstable():
+            lines.append(f"~ unstable: interquartile range > {UNSTABLE_SPREAD:.0%} of the median "
+                         "(another process competed for the CPU); rerun on an idle machine")
         return "\n".join(lines)
 
     def title(self) -> str:
@@ -295,11 +338,26 @@ class BenchResult:
             return f"evaluating {m.get('of')}"
         return f"{kind} of {m.get('of')} w.r.t. {m.get('wrt')}"
 
+    def context(self) -> str:
+        """One line: the machine, the threads each tool used and the load average before the run."""
+        parts = []
+        if self.meta.get("machine"):
+            parts.append(machine_str(self.meta["machine"]))
+        if self.meta.get("threads"):
+            parts.append(threads_str(self.meta["threads"]))
+        load = (self.meta.get("load") or {}).get("before")
+        if load:
+            parts.append(f"load average {load[0]:.1f} before the run")
+        return " · ".join(parts)
+
     def __repr__(self):
-        text = f"BenchResult: {self.title()} — {len(self.records)} records\n{self.table()}"
-        notes = self.notes
-        if notes:
-            text += "\n" + "\n".join("  " + n for n in notes)
+        text = f"BenchResult: {self.title()} — {len(self.records)} records\n"
+        if self.context():
+            text += self.context() + "\n"
+        text += self.table()
+        lines = self.notes + [f"caution: {c}" for c in self.caveats]
+        if lines:
+            text += "\n" + "\n".join("  " + n for n in lines)
         return text
 
     # ------------------------------------------------------------------ files
@@ -328,7 +386,7 @@ class BenchResult:
         ``meta`` adds e.g. ``title=``, ``machine=``."""
         import csv
         import json
-        ints = {"x", "repeats", "number", "out_bytes", "est_bytes"}
+        ints = {"x", "repeats", "number", "out_bytes", "est_bytes", "threads"}
         floats = {"median_s", "min_s", "max_s", "q1_s", "q3_s", "mean_s", "std_s", "first_s",
                   "compile_s", "derive_s", "max_err"}
         records = []
@@ -364,14 +422,17 @@ class BenchResult:
     def plot(self, ax=None, title: str | None = None, spread: bool = True, legend: bool = True):
         """Log-log plot of median time per evaluation against the swept size, one line per
         tool/backend (like the paper's Figure 3); the interquartile range is shaded. Returns the
-        matplotlib Figure (drawn on ``ax`` when given). Mismatched, skipped and failed points are not
-        plotted (see ``.notes``)."""
-        from matplotlib.figure import Figure
+        matplotlib Figure: drawn on ``ax`` when given, else a new pyplot figure (shown by a
+        notebook's inline backend once, and by ``plt.show()`` in a script). Mismatched, skipped and
+        failed points are not plotted (see ``.notes``)."""
         if ax is None:
-            fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-            ax = fig.add_subplot()
+            fig, (ax,) = new_figure((6.4, 4.4))
         else:
             fig = ax.figure
+        self._draw(ax, title, spread, legend)
+        return fig
+
+    def _draw(self, ax, title, spread, legend):
         styles = _styles(self.labels)
         for label in self.labels:
             pts = sorted((r["x"], r["median_s"], r["q1_s"], r["q3_s"]) for r in self.ok()
@@ -400,10 +461,11 @@ class BenchResult:
         ax.grid(True, which="minor", alpha=0.1)
         if legend and ax.get_lines():
             ax.legend(fontsize="small")
-        return fig
 
-    def savefig(self, path, **kw) -> str:
-        fig = self.plot()
+    def savefig(self, path, title: str | None = None, **kw) -> str:
+        """Write the plot to ``path`` (without creating a pyplot figure)."""
+        fig, (ax,) = new_figure((6.4, 4.4), pyplot=False)
+        self._draw(ax, title, True, True)
         fig.savefig(path, dpi=kw.pop("dpi", 120), **kw)
         return str(path)
 
@@ -411,12 +473,13 @@ class BenchResult:
         if not self.ok():
             return None
         try:
-            fig = self.plot()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=100)
-            return base64.b64encode(buf.getvalue()).decode()
-        except Exception:  # noqa: BLE001 - no matplotlib: table only
+            fig, (ax,) = new_figure((6.4, 4.4), pyplot=False)
+        except TcnbError:  # no matplotlib: table only
             return None
+        self._draw(ax, None, True, True)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        return base64.b64encode(buf.getvalue()).decode()
 
     def _repr_html_(self):
         xs = self.xs
@@ -424,9 +487,13 @@ class BenchResult:
         rat = self.ratios(ref)
         esc = html.escape
         parts = [f"<div><b>tcnb.bench</b>: {esc(self.title())}"]
-        if self.meta.get("machine"):
-            parts.append(f" <span style='color:#666'>— {esc(machine_str(self.meta['machine']))}</span>")
+        if self.context():
+            parts.append(f" <span style='color:#666'>— {esc(self.context())}</span>")
         parts.append("</div>")
+        caveats = self.caveats
+        if caveats:
+            parts.append("<div style='color:#a60'><b>Caution:</b><ul>"
+                         + "".join(f"<li>{esc(c)}</li>" for c in caveats) + "</ul></div>")
         png = self._png_base64()
         if png:
             parts.append(f"<img src='data:image/png;base64,{png}'/>")
@@ -444,7 +511,10 @@ class BenchResult:
                     extra = f" <span style='color:#666'>({q:.3g}×)</span>" if q is not None and label != ref else ""
                     tip = (f"IQR {fmt_time(r['q1_s'])}–{fmt_time(r['q3_s'])}, {r['repeats']}×{r['number']} calls; "
                            f"first call {fmt_time(r['first_s'])}")
-                    cells.append(f"<td title='{esc(tip)}'>{esc(fmt_time(r['median_s']))}{extra}</td>")
+                    shaky = _spread(r) > UNSTABLE_SPREAD
+                    style = " style='color:#a60'" if shaky else ""
+                    cells.append(f"<td title='{esc(tip)}'{style}>{'~' if shaky else ''}"
+                                 f"{esc(fmt_time(r['median_s']))}{extra}</td>")
                 else:
                     color = {"mismatch": "#b00", "error": "#b00"}.get(r["status"], "#888")
                     cells.append(f"<td title='{esc(r['reason'] or '')}' style='color:{color}'>{esc(r['status'])}</td>")
@@ -456,6 +526,79 @@ class BenchResult:
         if notes:
             parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
         return "".join(parts)
+
+
+def new_figure(figsize, ncols: int = 1, *, pyplot: bool = True):
+    """(figure, axes): a constrained-layout :class:`BenchFigure` with ``ncols`` axes side by side.
+
+    ``pyplot=True`` creates it through pyplot, as every plotting function a user calls should: then a
+    notebook's inline backend displays it and ``plt.show()`` opens it. (A Figure built without
+    pyplot has no PNG formatter in a notebook: it showed as the text ``<Figure size ...>``.)
+    ``pyplot=False`` is for files and the HTML view, which must not leave a figure for pyplot to show.
+    """
+    try:
+        cls = _figure_class()
+        if pyplot:
+            import matplotlib.pyplot as plt
+            fig, axes = plt.subplots(1, ncols, figsize=figsize, layout="constrained", squeeze=False,
+                                     FigureClass=cls)
+            return fig, list(axes[0])
+        fig = cls(figsize=figsize, layout="constrained")
+        return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
+    except ImportError:
+        raise TcnbError("plotting needs matplotlib, which is not installed: pip install matplotlib "
+                        f"(or {BENCH_EXTRA_HINT})") from None
+
+
+@functools.cache
+def _figure_class():
+    from matplotlib.figure import Figure
+
+    class BenchFigure(Figure):
+        """A matplotlib Figure that a notebook displays once.
+
+        As the value of a cell, a pyplot figure is shown twice by the inline backend: once as the
+        value, once more when the backend shows every open figure at the end of the cell. So when it
+        is displayed as a value, it is published once with IPython's own formatters and then closed
+        in pyplot (the inline backend closes its figures after each cell anyway); other backends
+        (a GUI window) keep it open.
+        """
+
+        def _ipython_display_(self):
+            from IPython import get_ipython
+            from IPython.display import publish_display_data
+            ip = get_ipython()
+            if ip is None:
+                print(repr(self))
+                return
+            data, meta = {}, {}
+            for mime, formatter in ip.display_formatter.formatters.items():
+                out = formatter(self)
+                if isinstance(out, tuple):
+                    out, md = out
+                    meta[mime] = md
+                if out is not None:
+                    data[mime] = out
+            publish_display_data(data, metadata=meta or None)
+            plt = sys.modules.get("matplotlib.pyplot")
+            if plt is not None and "inline" in str(plt.get_backend()).lower():
+                plt.close(self)
+
+    return BenchFigure
+
+
+def __getattr__(name):  # BenchFigure, without importing matplotlib with tcnb.bench
+    if name == "BenchFigure":
+        return _figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _spread(r) -> float:
+    """Interquartile range / median of an ok record (0 where unknown)."""
+    m, q1, q3 = r.get("median_s"), r.get("q1_s"), r.get("q3_s")
+    if not m or q1 is None or q3 is None:
+        return 0.0
+    return (q3 - q1) / m
 
 
 def _styles(labels) -> dict:
@@ -521,7 +664,8 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
             baselines=("autograd", "jax", "torch"), baseline_devices="auto", modes=None,
             compress: bool = True, direction=None, time_budget_s: float = 10.0,
             memory_budget: float | None = None, target_s: float = 0.3, seed: int = 0, inputs=None,
-            dtype=np.float64, rtol: float | None = None, progress: bool = True) -> BenchResult:
+            dtype=np.float64, rtol: float | None = None, threads: int | None = 1,
+            progress: bool = True) -> BenchResult:
     """Time a derivative of ``expr`` with tcnb against autograd/JAX/PyTorch baselines over sizes.
 
     expr            a tcnb Expr (``prog["f"]``) or the source of a program (its last definition is used)
@@ -553,11 +697,35 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
                     callable(shape, rng)
     dtype           float64 (default) or float32
     rtol            tolerance of the check against tcnb (default 1e-6 in float64, 1e-3 in float32)
+    threads         threads each tool may use (default 1: single-core speed, which a busy machine
+                    disturbs least); None leaves every library as it is. BLAS/OpenMP (threadpoolctl)
+                    and PyTorch are capped for the run and restored; JAX only when compare() is the
+                    first to start it in this process (XLA sizes its pool once; then for the rest of
+                    the process). ``meta["threads"]`` and each record's ``threads`` say what held.
     progress        show a tqdm progress bar
 
     Returns a :class:`BenchResult`. Results of every tool are checked against tcnb's (the first tcnb
-    line that ran at that size) before timing.
+    line that ran at that size) before timing. ``meta["load"]`` holds the load averages before and
+    after the run; ``res.caveats`` lists what makes the timings less trustworthy (a busy machine,
+    unlimited threads, wide quartiles).
     """
+    args = dict(locals())
+    del args["threads"]
+    load_before = load_average()
+    with ThreadLimits(threads, frameworks=_as_list(baselines)) as limits:
+        res = _compare(limits=limits, **args)
+    res.meta["load"] = {"before": load_before, "after": load_average()}
+    return res
+
+
+def _as_list(v) -> list:
+    return [v] if isinstance(v, str) else list(v or [])
+
+
+def _compare(expr, wrt, kind, *, sizes, backends, baselines, baseline_devices, modes, compress, direction,
+             time_budget_s, memory_budget, target_s, seed, inputs, dtype, rtol, progress,
+             limits: ThreadLimits) -> BenchResult:
+    """compare() inside its thread limits."""
     from ..config import config
     t_start = time.perf_counter()
     f = _as_expr(expr)
@@ -568,8 +736,8 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
     if modes == "all":
         modes = list(ALL_MODES)
     modes = list(modes) if modes else [None]
-    backends = [backends] if isinstance(backends, str) else list(backends or [])
-    baselines = [baselines] if isinstance(baselines, str) else list(baselines or [])
+    backends = _as_list(backends)
+    baselines = _as_list(baselines)
 
     # ------------------------------------------------------------ the tcnb expressions to time
     v_expr = None
@@ -614,6 +782,8 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
     for fw in baselines:
         for dev in devs:
             ok, note = B.available(fw, dev)
+            if not ok and "not installed" in note:
+                note += f"; {BENCH_EXTRA_HINT}"
             if not ok and auto and dev == "gpu":
                 continue  # "auto": a GPU line only for frameworks that can use the GPU
             tools.append(_Tool(fw, dev, None, ok, note))
@@ -621,7 +791,7 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
     meta = {"of": f.name or "f", "wrt": wrt_name, "kind": kind, "x_name": x_name, "sizes": sizes,
             "derived_sizes": derived_sizes, "points": points, "memory_budget": memory_budget,
             "time_budget_s": time_budget_s, "dtype": str(dtype), "seed": seed, "machine": machine(),
-            "expression": repr(f)}
+            "expression": repr(f), "threads": limits.info}
     records: list = []
     bar = _progress(len(points) * len(tools), progress, meta)
     try:
@@ -636,6 +806,7 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
                 if bar is not None:
                     bar.set_description_str(f"{x_name}={x} {tool.label}" if x_name else tool.label)
                 rec = _base_record(tool, kind, meta, x, sizes_here)
+                rec["threads"] = None if tool.backend in ("cupy", "gpu") else limits.for_tool(tool.tool)
                 try:
                     reference = _run_point(tool, ctx, rec, reference, derived, derive_s, derive_err,
                                            time_budget_s, target_s, rtol, kind, x)

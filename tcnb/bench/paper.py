@@ -2,7 +2,8 @@
 
     python -m tcnb.bench.paper [--quick] [--out DIR] [--only logreg,matfac,relu_net]
                                [--backends numpy,cupy] [--baselines autograd,jax,torch]
-                               [--time-budget S] [--memory-budget 8GB] [--no-progress]
+                               [--time-budget S] [--memory-budget 8GB] [--threads 1|N|all]
+                               [--no-progress]
 
 1. logreg   — Hessian of logistic regression  f(w) = Σ log(1 + exp(-y ⊙ Xw)),  X ∈ R^{m×n}, m = 2n
 2. matfac   — Hessian w.r.t. U of matrix factorisation  f(U) = ‖T − U Vᵀ‖²_F,  T ∈ R^{n×n}, k = 5
@@ -26,6 +27,7 @@ import sys
 import time
 
 from .compare import compare as _compare_fn
+from .compare import new_figure
 from .timing import machine, machine_str
 
 LAYERS = 10
@@ -70,8 +72,10 @@ EXPERIMENTS = {
 
 
 def run(names=None, quick=False, out=None, backends=("numpy", "cupy"), baselines=("autograd", "jax", "torch"),
-        time_budget_s=None, memory_budget=None, progress=True, sizes=None, target_s=None) -> dict:
-    """Run the experiments; returns {name: BenchResult}. Writes files when ``out`` is given."""
+        time_budget_s=None, memory_budget=None, progress=True, sizes=None, target_s=None,
+        threads: int | None = 1) -> dict:
+    """Run the experiments; returns {name: BenchResult}. Writes files when ``out`` is given.
+    ``threads``: as in :func:`tcnb.bench.compare` (1: single-core speed; None: the libraries' own)."""
     import tcnb
     names = list(names or EXPERIMENTS)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -89,30 +93,29 @@ def run(names=None, quick=False, out=None, backends=("numpy", "cupy"), baselines
         res = _compare_fn(prog["f"], wrt=exp["wrt"], kind="hessian", sizes=sz, backends=backends,
                                baselines=baselines, time_budget_s=time_budget_s,
                                memory_budget=memory_budget, target_s=target_s, inputs=exp["inputs"],
-                               progress=progress)
+                               threads=threads, progress=progress)
         res.meta["experiment"] = name
         res.meta["title"] = exp["title"]
         results[name] = res
         print(f"\n== {name}: {exp['title']}  ({res.meta['wall_s']:.1f} s)")
+        print(res.context())
         print(res.table())
-        for note in res.notes:
+        for note in res.notes + [f"caution: {c}" for c in res.caveats]:
             print("   " + note)
         if out:
             os.makedirs(out, exist_ok=True)
             res.to_csv(os.path.join(out, f"bench_{name}.csv"))
-            fig = res.plot(title=exp["title"])
-            fig.savefig(os.path.join(out, f"bench_{name}.png"), dpi=120)
+            res.savefig(os.path.join(out, f"bench_{name}.png"), title=exp["title"], dpi=120)
     if out:
         _write_summary(results, out)
     return results
 
 
-def figure(results: dict):
-    """The experiments side by side (like the paper's Figure 3), as one matplotlib Figure."""
-    from matplotlib.figure import Figure
+def figure(results: dict, *, pyplot: bool = True):
+    """The experiments side by side (like the paper's Figure 3), as one matplotlib Figure (through
+    pyplot, so a notebook shows it; ``pyplot=False`` for writing files)."""
     k = len(results)
-    fig = Figure(figsize=(5.2 * k, 4.4), layout="constrained")
-    axes = fig.subplots(1, k, squeeze=False)[0]
+    fig, axes = new_figure((5.2 * k, 4.4), ncols=max(k, 1), pyplot=pyplot)
     for ax, (name, res) in zip(axes, results.items()):
         res.plot(ax=ax, title=res.meta.get("title", name))
     info = next(iter(results.values())).meta.get("machine") if results else None
@@ -147,7 +150,7 @@ def ratio_table(results: dict) -> str:
 
 
 def _write_summary(results, out):
-    fig = figure(results)
+    fig = figure(results, pyplot=False)
     fig.savefig(os.path.join(out, "bench_paper.png"), dpi=120)
     info = machine()
     try:
@@ -159,6 +162,9 @@ def _write_summary(results, out):
                 pass
     except ImportError:  # pragma: no cover
         pass
+    for name, res in results.items():  # what each experiment ran with
+        info[f"{name}_threads"] = res.meta.get("threads")
+        info[f"{name}_load"] = res.meta.get("load")
     with open(os.path.join(out, "bench_machine.txt"), "w") as fh:
         fh.write(machine_str(info) + "\n")
         fh.write(json.dumps(info, indent=2) + "\n")
@@ -179,6 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-budget", default=None, help="e.g. 8GB (default: tcnb.config.memory_budget)")
     ap.add_argument("--repeat-time", type=float, default=None,
                     help="seconds of repeats per point (default 0.5; 0.1 with --quick)")
+    ap.add_argument("--threads", default="1",
+                    help="threads per tool (default 1: single-core speed; 'all' leaves the libraries' own)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
@@ -186,7 +194,8 @@ def main(argv=None) -> int:
     results = run(names=split(args.only) or None, quick=args.quick, out=args.out,
                   backends=split(args.backends), baselines=split(args.baselines),
                   time_budget_s=args.time_budget, memory_budget=args.memory_budget,
-                  progress=not args.no_progress, target_s=args.repeat_time)
+                  progress=not args.no_progress, target_s=args.repeat_time,
+                  threads=None if args.threads == "all" else int(args.threads))
     print("\n== ratios (how many times slower than tcnb on NumPy; < 1: faster)")
     print(ratio_table(results))
     print(f"\nwrote {os.path.join(args.out, 'bench_*.csv')}, bench_*.png, bench_paper.png, bench_machine.txt")

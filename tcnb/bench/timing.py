@@ -13,14 +13,30 @@
   result of the last call of each sample (CuPy: synchronise the stream; JAX: ``block_until_ready``;
   PyTorch on CUDA: ``torch.cuda.synchronize``).
 - Garbage collection is disabled while sampling.
+
+Threads and load (``ThreadLimits``, ``load_average``): a benchmark says what it measured. On a
+machine other processes load, multi-threaded BLAS turns a 0.11 ms Hessian into 8 ms, so
+``compare()`` runs every tool on one thread unless asked otherwise, and records the threads and the
+load average. What can be limited from inside a running process:
+
+- BLAS and OpenMP pools (OpenBLAS, MKL, libgomp): yes, with threadpoolctl, and restored afterwards;
+- PyTorch: yes, ``torch.set_num_threads``, restored afterwards;
+- JAX/XLA: only before JAX starts its backends. XLA sizes its CPU thread pool once per process from
+  the CPUs the process may use, so ThreadLimits starts JAX while the calling thread may use
+  ``threads`` cores, then gives every thread its cores back; the pool keeps its size for the rest of
+  the process. ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"``, the
+  advice found in JAX's issues, does not limit jaxlib 0.10's CPU runtime (measured: 3 busy threads
+  either way). Once JAX has started elsewhere, only ``taskset -c 0 python ...`` limits it.
 """
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -225,3 +241,183 @@ def fmt_bytes(n: float) -> str:
             return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+# ------------------------------------------------------------------------------- threads and load
+
+def load_average() -> list | None:
+    """The 1, 5 and 15-minute load averages (runnable processes), or None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def blas_threads() -> list:
+    """[{"api": "openblas", "version": ..., "threads": n}, ...] for the BLAS and OpenMP libraries
+    loaded in this process (threadpoolctl); [] when threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{"api": lib.get("internal_api"), "user_api": lib.get("user_api"),
+             "version": lib.get("version"), "threads": lib.get("num_threads")} for lib in threadpool_info()]
+
+
+def jax_started() -> bool:
+    """Whether JAX has created its backends (after which its CPU thread pool is fixed)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+        return bool(xla_bridge.backends_are_initialized())
+    except Exception:  # noqa: BLE001 - another JAX version: assume the worst
+        return True
+
+
+_XLA_STARTED_WITH: int | None = None  # threads JAX's CPU pool got when this module started JAX
+
+
+def _tids() -> set:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _start_jax_with_cores(threads: int) -> str | None:
+    """Start JAX's backends while this thread may run on ``threads`` cores only, then give every
+    thread back the cores it had. XLA sizes its CPU thread pool once, from the CPUs the process may
+    use when it starts (the XLA_FLAGS once advised, ``--xla_cpu_multi_thread_eigen=false
+    intra_op_parallelism_threads=1``, no longer limit jaxlib 0.10's CPU runtime: measured), so this
+    is the one way to limit it from inside a running process. Returns None, or why it could not."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "this OS cannot restrict the CPUs of a process (no sched_setaffinity)"
+    cores = sorted(os.sched_getaffinity(0))
+    before = _tids()
+    os.sched_setaffinity(0, set(cores[:max(threads, 1)]))
+    try:
+        import jax
+        jax.devices()
+    except Exception as exc:  # noqa: BLE001 - a broken JAX: its baseline reports it
+        return f"JAX did not start ({type(exc).__name__})"
+    finally:
+        for tid in (_tids() - before) | {0}:  # threads JAX started inherited the narrow mask
+            try:
+                os.sched_setaffinity(tid, set(cores))
+            except OSError:
+                pass
+    return None
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+        return True
+    except Exception:  # noqa: BLE001 - missing or broken: the baseline reports it
+        return False
+
+
+class ThreadLimits:
+    """Caps the threads of every tool while a benchmark runs, and says what it could and could not cap.
+
+    ``threads``: an int (1 = single-core speed, the default of compare()) or None (leave every library
+    as it is). BLAS and OpenMP pools (NumPy's OpenBLAS/MKL, used by tcnb on NumPy and by autograd) are
+    capped with threadpoolctl and restored afterwards; PyTorch with ``torch.set_num_threads``
+    (restored); JAX/XLA only if JAX has not started yet in this process (see _start_jax_with_cores),
+    and then for the rest of the process. ``info`` is recorded in the result's ``meta["threads"]``.
+    """
+
+    def __init__(self, threads: int | None, frameworks=()):
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        self.threads = threads
+        self.frameworks = set(frameworks)
+        self.info: dict = {"requested": threads, "cores": usable_cores()}
+        self._undo: list = []
+
+    def __enter__(self):
+        n, info = self.threads, self.info
+        if "jax" in self.frameworks and _importable("jax"):
+            self._limit_xla(n, info)
+        if "torch" in self.frameworks and _importable("torch"):
+            import torch
+            old = torch.get_num_threads()
+            if n is not None:
+                torch.set_num_threads(n)
+                self._undo.append(lambda: torch.set_num_threads(old))
+            info["torch"] = torch.get_num_threads()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            info["blas_note"] = "BLAS threads not limited: threadpoolctl is not installed (pip install threadpoolctl)"
+        else:
+            if n is not None:
+                ctl = threadpool_limits(limits=n)
+                self._undo.append(ctl.restore_original_limits)
+        info["blas"] = blas_threads()
+        return self
+
+    @staticmethod
+    def _limit_xla(n, info):
+        global _XLA_STARTED_WITH
+        if not jax_started() and n is not None:
+            why = _start_jax_with_cores(n)
+            if why is None:
+                _XLA_STARTED_WITH = n
+            else:
+                info["xla"] = None
+                info["xla_note"] = f"XLA: not limited ({why})"
+                return
+        if _XLA_STARTED_WITH is not None:  # this module started JAX: its pool has that size for good
+            info["xla"] = _XLA_STARTED_WITH
+            if n != _XLA_STARTED_WITH:
+                info["xla_note"] = (f"XLA: {_XLA_STARTED_WITH} thread(s), as when compare() first started "
+                                    "JAX in this process (XLA sizes its CPU thread pool once per process)")
+        elif jax_started():
+            info["xla"] = None
+            info["xla_note"] = ("XLA: not limited" + (f" to {n} thread(s)" if n else "") + ": JAX started "
+                                "before compare(), and it sizes its CPU thread pool once per process, from "
+                                "the cores the process may use. Call compare() before any other JAX work, "
+                                "or run Python under `taskset -c 0`")
+        else:
+            info["xla"] = None
+            info["xla_note"] = "XLA: not limited (it uses the cores the process may use)"
+
+    def __exit__(self, *exc):
+        while self._undo:
+            self._undo.pop()()
+        return False
+
+    def for_tool(self, tool: str) -> int | None:
+        """The threads ``tool`` ran with ("tcnb"/"autograd": BLAS, "torch", "jax"); None: unknown."""
+        if tool == "jax":
+            return self.info.get("xla")
+        if tool == "torch":
+            return self.info.get("torch")
+        blas = [lib["threads"] for lib in self.info.get("blas", []) if lib.get("user_api") == "blas"]
+        return max(blas) if blas else None
+
+
+def threads_str(info: dict | None) -> str:
+    """One line: the threads each library ran with."""
+    if not info:
+        return ""
+    parts = []
+    blas = [lib for lib in info.get("blas", []) if lib.get("user_api") == "blas"]
+    if blas:
+        parts.append(", ".join(f"{lib['api']} {lib['threads']}" for lib in blas))
+    if "torch" in info:
+        parts.append(f"torch {info['torch']}")
+    if "xla" in info:
+        parts.append(f"XLA {info['xla'] if info['xla'] is not None else 'not limited'}")
+    req = info.get("requested")
+    head = f"{req} thread{'s' if req != 1 else ''} per tool" if req else "threads not limited"
+    return head + (f" ({'; '.join(parts)})" if parts else "")
