@@ -491,14 +491,17 @@ class _Parser:
         for x, d in zip(elts, base.shape):
             self.check_range(x, d, e.value.id)
         if any(not isinstance(x, ast.Name) for x in elts):
-            return self.affine_subscript(e, base, elts)
-        names = self.index_names(e.slice)
-        if len(names) != len(base.out):
-            self.fail(e, f"{len(names)} indices for a tensor of rank {len(base.out)}",
-                      expected=f"{len(base.out)} indices", cls=ShapeError)
-        labels = [n for n, _ in names]
-        node = base.node()
-        return Prod.of(node, labels) if len(set(labels)) == len(labels) else self.diagonal_index(node, labels)
+            access = self.affine_subscript(e, base, elts)
+        else:
+            names = self.index_names(e.slice)
+            if len(names) != len(base.out):
+                self.fail(e, f"{len(names)} indices for a tensor of rank {len(base.out)}",
+                          expected=f"{len(base.out)} indices", cls=ShapeError)
+            labels = [n for n, _ in names]
+            node = base.node()
+            access = Prod.of(node, labels) if len(set(labels)) == len(labels) else self.diagonal_index(node, labels)
+        here = self.summed_at.get(id(e))  # A[k, k] with k used nowhere else: a trace, summed here
+        return access.contracted(here) if here else access
 
     # ------------------------------------------------------------------ linear index maps
     def infer_ranges(self, lhs, rhs) -> dict:
@@ -809,7 +812,11 @@ class _Parser:
                 self.fail(e.func, f"'{fname}' is a tensor, not a function",
                           expected="a function name such as exp, sum, inv, or * for a product")
             self.fail(e.func, f"unknown function '{fname}'", expected="one of " + ", ".join(_BUILTINS))
-        return handler(e, kwargs)
+        result = handler(e, kwargs)
+        if self.index_mode and isinstance(result, Prod) and not all(isinstance(l, str) for l in result.out):
+            self.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
+                      f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
+        return result
 
     def arity(self, e, lo, hi, kwargs, allowed):
         n = len(e.args)
@@ -848,9 +855,9 @@ class _Parser:
             self.fail(node, "repeated axis")
         return tuple(axes) if isinstance(node, ast.Tuple) else axes[0]
 
-    def no_index_mode(self, e, name):
+    def no_index_mode(self, e, name, instead="indices instead"):
         if self.index_mode:
-            self.fail(e, f"{name}() is not available in index notation", expected="indices instead")
+            self.fail(e, f"{name}() is not available in index notation", expected=instead)
 
     def fn_sum(self, e, kwargs):
         self.arity(e, 1, 2, kwargs, ("axis",))
@@ -983,6 +990,7 @@ class _Parser:
         return v.times(Prod.of(ir.Delta.make([d]), (i, j)), (i, j))
 
     def fn_norm2(self, e, kwargs):
+        self.no_index_mode(e, "norm2", "sqrt(A[i, k] * A[i, k]) for the norms of rows")  # it sums every index
         self.arity(e, 1, 1, kwargs, ())
         a = self.tensor_arg(e, 0)
         sq = self.binop("*", a, a, e)

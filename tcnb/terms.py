@@ -6,6 +6,7 @@ operands of its top-level ``+`` and ``-``) and no sum spans two terms:
 - an index that is not on the left and is used in two or more factors of a product (and nowhere
   else in the term) is summed over that product: ``exp(A[i, k] * B[k, j])`` sums inside ``exp``,
   ``A[i, k] * (B[k, j] + C[k, j])`` over the whole product, ``x[i] / (y[k] * z[k])`` in the divisor;
+  one repeated within a single access is summed there (``A[k, k]`` is the trace);
 - an index used in one factor only and not on the left is summed over the right side when the
   right side is one term (``s[j] = X[i, j]`` is ``einsum("ij->j", X)``); in a sum of terms it is an
   error, and so is a term that lacks an index of the left side — unless the term has no free index
@@ -77,6 +78,13 @@ def _bind(term, lhs: frozenset, names: dict, dummies: dict) -> frozenset:
     stack = [(term, lhs)]
     while stack:
         n, outside = stack.pop()  # outside: indices used outside n (in this term) or on the left
+        if isinstance(n, ast.Subscript):  # A[k, k]: k repeated within one access
+            uses = Counter(x.id for x in ast.walk(n.slice) if isinstance(x, ast.Name) and x.id in names[id(n)])
+            here = frozenset(k for k, c in uses.items() if c >= 2 and k not in outside)
+            if here:
+                dummies[id(n)] = here
+                bound |= here
+            continue
         parts = _parts(n)
         counts = Counter(k for p in parts for k in names[id(p)])
         if _is(n, _PRODUCT):

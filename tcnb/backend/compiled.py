@@ -194,8 +194,9 @@ _COMPILED: dict = {}
 
 
 def compiled(roots, backend="numpy", known_names=(), names=None, single=True) -> Compiled:
-    key = (tuple(r.id for r in roots), backend, tuple(sorted(getattr(v, "name", v) for v in known_names)),
-           single)
+    # the program's variables by node (name and shape): a1: R[m, 1] and a1: R[1, n] fix sizes differently
+    key = (tuple(r.id for r in roots), backend,
+           tuple(sorted((getattr(v, "name", v), getattr(v, "id", -1)) for v in known_names)), single)
     c = _COMPILED.get(key)
     if c is None:
         if len(_COMPILED) > 512:
