@@ -1,7 +1,7 @@
 """The tensor language: Python syntax, read with the standard library's ``ast``.
 
 A program is declarations (``X: R[m, n]``), definitions in array syntax (``z = X @ w``) or index
-notation (``G[i, j] = X[k, i] * X[k, j]``, indices absent on the left are summed), explicit
+notation (``G[i, j] = X[k, i] * X[k, j]``, the Einstein convention per term: see terms.py), explicit
 ``einsum`` calls, and element-wise function definitions (``def swish(t): return t * sigmoid(t)``).
 
 Products are collected while an expression is read (a *pending product*: factors with index labels)
