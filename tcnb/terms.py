@@ -114,15 +114,17 @@ def plan_sums(rhs: ast.expr, lhs, ranged, is_index, source: str, fail) -> dict:
 
 
 def _check_term(t, free, lhs, ranged, source, fail):
-    text = ast.get_source_segment(source, t) or ast.unparse(t)
     extra = sorted(free - set(lhs))
+    missing = [n for n in lhs if n not in free and n not in ranged]
+    if not extra and not (free and missing):
+        return
+    text = ast.get_source_segment(source, t) or ast.unparse(t)
     if extra:
         k = extra[0]
         fail(t, f"index '{k}' of the term {text} is not on the left and not repeated in a product, "
                 f"so nothing sums it",
              f"every term of a sum to have the left side's indices ({', '.join(lhs)}); sum '{k}' in a "
              f"definition of its own, or repeat it in a product")
-    missing = [n for n in lhs if n not in free and n not in ranged]
     if free and missing:
         k = missing[0]
         fail(t, f"the term {text} has the indices ({', '.join(sorted(free))}) but not the left side's "
