@@ -417,3 +417,9 @@ def test_compiled_cache_tells_programs_apart_by_their_variables_shapes():
         J = tcnb.jacobian(prog["Y"], prog["a0"], mode="forward")
         got = J.evaluate(a0=np.ones((3, 2)), a1=np.ones(shape))
         assert_matches(got, np.einsum("ik,jl->ijkl", np.eye(3), np.eye(2)))
+
+
+def test_latex_shows_sums_per_term_and_size_one_axes_as_their_entry():
+    prog = tcnb.parse(DECL + "Y[i, j] = A[i, k] * B[k, j] + C[i, j]\nP: R[1, q]\nZ = C + P\n")
+    assert prog["Y"].latex() == r"Y_{ij} = C_{ij} + \sum_{k} A_{ik} B_{kj}"
+    assert prog["Z"].latex() == r"Z_{ij} = C_{ij} + P_{0j}"  # not a sum over an axis of size 1
