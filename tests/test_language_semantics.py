@@ -423,3 +423,94 @@ def test_latex_shows_sums_per_term_and_size_one_axes_as_their_entry():
     prog = tcnb.parse(DECL + "Y[i, j] = A[i, k] * B[k, j] + C[i, j]\nP: R[1, q]\nZ = C + P\n")
     assert prog["Y"].latex() == r"Y_{ij} = C_{ij} + \sum_{k} A_{ik} B_{kj}"
     assert prog["Z"].latex() == r"Z_{ij} = C_{ij} + P_{0j}"  # not a sum over an axis of size 1
+
+
+# =============================================================== hypothesis: nested right sides
+
+import ast  # noqa: E402
+import itertools  # noqa: E402
+import random  # noqa: E402
+
+from tcnb.terms import plan_sums  # noqa: E402
+
+NEST_DIMS = {"i": 2, "j": 3, "k": 2, "l": 3}
+NEST_FUN = {"exp": np.exp, "tanh": np.tanh, "sin": np.sin}
+
+
+def _nested(r: random.Random, depth: int, tensors: dict) -> str:
+    """A random right side: products, sums, differences, divisions and functions of accesses."""
+    c = r.random()
+    if depth <= 0 or c < 0.3:
+        if r.random() < 0.1:
+            return repr(round(r.uniform(0.5, 2), 2))
+        labs = r.sample("ijkl", r.randint(1, 2))
+        labs = [labs[0], labs[0]] if r.random() < 0.1 else labs
+        name = f"T{len(tensors)}"
+        tensors[name] = labs
+        return f"{name}[{', '.join(labs)}]"
+    a, b = _nested(r, depth - 1, tensors), _nested(r, depth - 1, tensors)
+    if c < 0.55:
+        return f"{a} * {b}"
+    if c < 0.7:
+        return f"({a} + {b})"
+    if c < 0.8:
+        return f"{a} / (2.5 + tanh({b}))"
+    if c < 0.9:
+        return f"{r.choice(list(NEST_FUN))}({a})"
+    return f"({a} - {b})"
+
+
+def _loops(rhs, lhs, arrays, summed_at):
+    """Y by loops over every index: each node sums the indices the plan gives it; a one-term right
+    side sums its leftover indices over everything."""
+    def ev(n, env):
+        here = sorted(summed_at.get(id(n), ()))
+        return sum(plain(n, {**env, **dict(zip(here, v))})
+                   for v in itertools.product(*[range(NEST_DIMS[d]) for d in here]))
+
+    def plain(n, env):
+        if isinstance(n, ast.Constant):
+            return n.value
+        if isinstance(n, ast.Subscript):
+            elts = n.slice.elts if isinstance(n.slice, ast.Tuple) else [n.slice]
+            return arrays[n.value.id][tuple(env[x.id] for x in elts)]
+        if isinstance(n, ast.BinOp):
+            a, b = ev(n.left, env), ev(n.right, env)
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b, ast.Div: a / b if b else np.nan}[type(n.op)]
+        if isinstance(n, ast.UnaryOp):
+            return -ev(n.operand, env)
+        return NEST_FUN[n.func.id](ev(n.args[0], env))
+    used = {x.id for x in ast.walk(rhs) if isinstance(x, ast.Name) and len(x.id) == 1}
+    one_term = not (isinstance(rhs, ast.BinOp) and isinstance(rhs.op, (ast.Add, ast.Sub)))
+    bound = set().union(*summed_at.values()) if summed_at else set()
+    left = sorted(used - set(lhs) - bound) if one_term else []
+    out = np.zeros(tuple(NEST_DIMS[x] for x in lhs))
+    for idx in itertools.product(*[range(NEST_DIMS[x]) for x in lhs]):
+        env = dict(zip(lhs, idx))
+        out[idx] = sum(ev(rhs, {**env, **dict(zip(left, v))})
+                       for v in itertools.product(*[range(NEST_DIMS[d]) for d in left]))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_nested_right_sides_match_a_loop_interpreter(seed):
+    """Whatever the parser accepts evaluates like loops that sum where terms.plan_sums says (the
+    plan itself is pinned down by the tests above); whatever it refuses is a TcnbError."""
+    r = random.Random(seed)
+    tensors: dict = {}
+    rhs_text = _nested(r, 3, tensors)
+    lhs = sorted(set(r.sample("ijkl", r.randint(1, 2))))
+    sym = {"i": "m", "j": "n", "k": "p", "l": "q"}
+    src = "\n".join(f"{t}: R[{', '.join(sym[x] for x in labs)}]" for t, labs in tensors.items())
+    src += f"\nY[{', '.join(lhs)}] = {rhs_text}\n"
+    try:
+        prog = tcnb.parse(src)
+    except tcnb.TcnbError:
+        return
+    rng = np.random.default_rng(seed % 2**16)
+    arrays = {t: rng.standard_normal(tuple(NEST_DIMS[x] for x in labs)) for t, labs in tensors.items()}
+    rhs = ast.parse(src).body[-1].value
+    summed_at = plan_sums(rhs, lhs, set(), lambda name: True, src, lambda *a: None)
+    got = prog["Y"].evaluate(**{k: v for k, v in arrays.items() if k in prog["Y"].variables})
+    np.testing.assert_allclose(got, _loops(rhs, lhs, arrays, summed_at), rtol=1e-10, atol=1e-10, err_msg=src)
