@@ -1,7 +1,7 @@
 """The tensor language: Python syntax, read with the standard library's ``ast``.
 
 A program is declarations (``X: R[m, n]``), definitions in array syntax (``z = X @ w``) or index
-notation (``G[i, j] = X[k, i] * X[k, j]``, indices absent on the left are summed), explicit
+notation (``G[i, j] = X[k, i] * X[k, j]``, the Einstein convention per term: see terms.py), explicit
 ``einsum`` calls, and element-wise function definitions (``def swish(t): return t * sigmoid(t)``).
 
 Products are collected while an expression is read (a *pending product*: factors with index labels)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import string
 from dataclasses import dataclass, field
 
 import sympy
@@ -23,6 +24,7 @@ from .errors import ShapeError, TcnbError, TensorSyntaxError
 from .functions import (ELEMENTWISE, GENERAL, USER_FUNCTIONS, canonical_formula, elementwise_formula,
                         make_general,
                         sympy_namespace)
+from .terms import plan_sums
 
 _fresh = itertools.count()
 
@@ -77,6 +79,26 @@ class Prod:
                     full[l] = fresh_label()
         return Prod([(n, tuple(full[l] for l in labels)) for n, labels in self.factors],
                     tuple(full[l] for l in self.out), {full[l]: d for l, d in self.dims.items()})
+
+    def apart(self) -> "Prod":
+        """The same product with every label fresh: an einsum's letters are local to it, so its
+        result must not share labels with whatever it meets next."""
+        return self.renamed({})
+
+    def contracted(self, labels) -> "Prod":
+        """Sum the output labels ``labels`` here, renamed apart so that a later factor using the
+        same index name is not captured by this sum."""
+        out = tuple(l for l in self.out if l not in labels)
+        return Prod(self.factors, out, self.dims).renamed({l: l for l in out})
+
+    def stretched(self, label, dim) -> "Prod":
+        """NumPy broadcasting of the size-1 output axis ``label`` to ``dim``: the factors keep a
+        summed size-1 label of their own, and ``label`` becomes a new axis that ones fill."""
+        if label in self.uncovered():
+            return Prod(self.factors, self.out, {**self.dims, label: dim})
+        one = fresh_label()
+        factors = [(n, tuple(one if l == label else l for l in labels)) for n, labels in self.factors]
+        return Prod(factors, self.out, {**self.dims, one: sympy.Integer(1), label: dim})
 
     def times(self, other: "Prod", out=None) -> "Prod":
         dims = dict(self.dims)
@@ -155,6 +177,7 @@ class _Parser:
         self.dim_names: set = set()
         self.index_ranges: dict = {}  # index name -> dimension, for affine index maps
         self.explicit_ranges: dict = {}  # ranges written on the left side of the current statement
+        self.summed_at: dict = {}  # id(product node) -> indices it sums (index notation, terms.py)
 
     # ------------------------------------------------------------------ errors
     def _line(self, lineno):
@@ -326,11 +349,14 @@ class _Parser:
             self.fail(target, "an index appears twice on the left", expected="distinct indices")
         self.explicit_ranges = {n: r for n, r in lhs if r is not None}
         self.index_ranges = self.infer_ranges(lhs, stmt.value)
+        self.summed_at = plan_sums(stmt.value, names, set(self.explicit_ranges), self.is_index_name,
+                                   self.source, lambda node, msg, exp: self.fail(node, msg, exp, cls=ShapeError))
         self.index_mode = True
         try:
             value = self.expr(stmt.value)
         finally:
             self.index_mode = False
+            self.summed_at = {}
         value = self.as_prod(value, stmt.value)
         for n, rng in lhs:
             if n not in value.dims:
@@ -453,22 +479,29 @@ class _Parser:
         if not self.index_mode:
             self.fail(e, "indices are only used in index notation",
                       expected="a definition like G[i, j] = X[k, i] * X[k, j]")
+        if not isinstance(e.value, ast.Name):
+            self.fail(e.value, "only a named tensor takes indices in index notation",
+                      expected="a declared or defined name: define the expression first (Z = X.T) and write Z[i, j]")
         self.index_mode = False
         try:
             base = self.as_prod(self.expr(e.value), e.value)
         finally:
             self.index_mode = True
         elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
-        if any(not isinstance(x, ast.Name) for x in elts) or any(
-                isinstance(x, ast.Name) and self._narrowed(x.id, d) for x, d in zip(elts, base.shape)):
-            return self.affine_subscript(e, base, elts)
-        names = self.index_names(e.slice)
-        if len(names) != len(base.out):
-            self.fail(e, f"{len(names)} indices for a tensor of rank {len(base.out)}",
-                      expected=f"{len(base.out)} indices", cls=ShapeError)
-        labels = [n for n, _ in names]
-        node = base.node()
-        return Prod.of(node, labels) if len(set(labels)) == len(labels) else self.diagonal_index(node, labels)
+        for x, d in zip(elts, base.shape):
+            self.check_range(x, d, e.value.id)
+        if any(not isinstance(x, ast.Name) for x in elts):
+            access = self.affine_subscript(e, base, elts)
+        else:
+            names = self.index_names(e.slice)
+            if len(names) != len(base.out):
+                self.fail(e, f"{len(names)} indices for a tensor of rank {len(base.out)}",
+                          expected=f"{len(base.out)} indices", cls=ShapeError)
+            labels = [n for n, _ in names]
+            node = base.node()
+            access = Prod.of(node, labels) if len(set(labels)) == len(labels) else self.diagonal_index(node, labels)
+        here = self.summed_at.get(id(e))  # A[k, k] with k used nowhere else: a trace, summed here
+        return access.contracted(here) if here else access
 
     # ------------------------------------------------------------------ linear index maps
     def infer_ranges(self, lhs, rhs) -> dict:
@@ -488,10 +521,20 @@ class _Parser:
                         ranges.setdefault(x.id, d)
         return ranges
 
-    def _narrowed(self, name, dim) -> bool:
-        """x[i] where the left side gives i a range other than x's axis: an index map (x[i + 0])."""
-        r = self.explicit_ranges.get(name)
-        return r is not None and r != dim
+    def is_index_name(self, name: str) -> bool:
+        """In an index expression, a dimension symbol is an offset (r[n - 1 - i]) unless it is used
+        as an index itself."""
+        return not (name in self.dim_names and name not in self.index_ranges)
+
+    def check_range(self, x, dim, tensor: str):
+        """x[i] with i:m on the left: i must range over x's axis. (A part of x is an index map,
+        x[i + 0], whose bounds are checked.)"""
+        r = self.explicit_ranges.get(x.id) if isinstance(x, ast.Name) else None
+        if r is not None and r != dim:
+            self.fail(x, f"index '{x.id}' ranges over {r} on the left, but the axis of {tensor} it indexes "
+                         f"has size {dim}", expected=f"the range {x.id}:{dim}, or an index map such as "
+                                                     f"{tensor}[{x.id} + 0] for its first {r} entries",
+                      cls=ShapeError)
 
     def affine(self, e) -> tuple[dict, sympy.Expr]:
         """An index expression as (integer coefficient per index name, constant offset)."""
@@ -538,8 +581,7 @@ class _Parser:
                       expected=f"{len(base.out)} indices", cls=ShapeError)
         labels, rows, offsets, target_dims, fresh = [], [], [], [], []
         for x, d in zip(elts, base.shape):
-            if isinstance(x, ast.Name) and not (x.id in self.dim_names and x.id not in self.index_ranges) \
-                    and not self._narrowed(x.id, d):
+            if isinstance(x, ast.Name) and not (x.id in self.dim_names and x.id not in self.index_ranges):
                 labels.append(x.id)
                 continue
             self._affine_context = list(dict.fromkeys(
@@ -605,16 +647,7 @@ class _Parser:
             la = a.out[ia] if ia >= 0 else None
             lb = b.out[ib] if ib >= 0 else None
             if la is not None and lb is not None:
-                da, db = a.dims[la], b.dims[lb]
-                if da == 1 and db != 1 and la in a.uncovered():  # a new axis meets a real one
-                    a = Prod(a.factors, a.out, {**a.dims, la: db})
-                    da = db
-                elif db == 1 and da != 1 and lb in b.uncovered():
-                    b = Prod(b.factors, b.out, {**b.dims, lb: da})
-                    db = da
-                if da != db:
-                    self.fail(e, f"shapes {shape_str(a.shape)} and {shape_str(b.shape)} do not broadcast: "
-                                 f"dimension {da} against {db}", expected="equal dimension symbols", cls=ShapeError)
+                a, b = self.stretch_pair(a, la, b, lb, e, "shapes {} and {} do not broadcast")
                 mapping[lb] = la
                 out.append(la)
             else:
@@ -624,7 +657,25 @@ class _Parser:
         b = b.renamed(mapping)
         return a, b, tuple(out)
 
+    def stretch_pair(self, a: Prod, la, b: Prod, lb, e, what: str):
+        """Axes la of a and lb of b meet: equal dimension symbols, or one of them is 1 and is
+        broadcast to the other (NumPy), whether it is a new axis or a declared size-1 axis."""
+        da, db = a.dims[la], b.dims[lb]
+        if da == db:
+            return a, b
+        if da == 1:
+            return a.stretched(la, db), b
+        if db == 1:
+            return a, b.stretched(lb, da)
+        self.fail(e, what.format(shape_str(a.shape), shape_str(b.shape)) + f": dimension {da} against {db}",
+                  expected="equal dimension symbols, or 1", cls=ShapeError)
+
     def binop(self, op, a, b, e):
+        r = self.arith(op, a, b, e)
+        here = self.summed_at.get(id(e)) if self.index_mode else None
+        return r.contracted(here) if here and isinstance(r, Prod) else r
+
+    def arith(self, op, a, b, e):
         na, nb = not isinstance(a, Prod), not isinstance(b, Prod)
         if na and nb:
             return _fold(op, a, b, self, e)
@@ -694,8 +745,7 @@ class _Parser:
         mapping = {}
         for k in range(1, min(len(a_batch), len(b_batch)) + 1):
             la, lb = a_batch[-k], b_batch[-k]
-            if a.dims[la] != b.dims[lb]:
-                self.fail(e, f"batch dimensions {a.dims[la]} and {b.dims[lb]} do not match", cls=ShapeError)
+            a, b = self.stretch_pair(a, la, b, lb, e, "the batch axes of {} @ {} do not broadcast")
             mapping[lb] = la
         if mapping:
             b = b.renamed({**{l: l for l in b.out}, **mapping})
@@ -708,13 +758,22 @@ class _Parser:
     def elementwise(self, formula, v):
         if not isinstance(v, Prod):
             return float(sympy.sympify(formula).subs(ir.T, v))
-        inner = v.node()
+        new_axes = v.uncovered()  # x[:, None]: f acts on x and the new axis stays one to broadcast
+        kept = tuple(l for l in v.out if l not in new_axes)
+        inner = Prod(v.factors, kept, v.dims).node()
         if sympy.sympify(formula) == sympy.log(ir.T) and isinstance(inner, ir.General) and inner.name == "softmax":
-            return self.log_softmax(inner, v)
+            return self.with_axes(self.log_softmax(inner, Prod(v.factors, kept, v.dims)), v)
         node = ir.Elementwise.make(formula, inner)
         if isinstance(node, ir.Elementwise):
             node = ir.Elementwise.make(canonical_formula(node.fn), node.arg)
-        return Prod.of(node, v.out)
+        return self.with_axes(Prod.of(node, kept), v)
+
+    @staticmethod
+    def with_axes(p: Prod, v: Prod) -> Prod:
+        """p over v's output labels: the new axes of v that p lacks come back as new axes."""
+        if p.out == v.out:
+            return p
+        return Prod(p.factors, v.out, {**p.dims, **{l: v.dims[l] for l in v.out if l not in p.dims}})
 
     def log_softmax(self, sm: ir.General, v: Prod) -> Prod:
         """log(softmax(z)) = z - logsumexp(z): finite where softmax underflows, and so are its
@@ -753,7 +812,11 @@ class _Parser:
                 self.fail(e.func, f"'{fname}' is a tensor, not a function",
                           expected="a function name such as exp, sum, inv, or * for a product")
             self.fail(e.func, f"unknown function '{fname}'", expected="one of " + ", ".join(_BUILTINS))
-        return handler(e, kwargs)
+        result = handler(e, kwargs)
+        if self.index_mode and isinstance(result, Prod) and not all(isinstance(l, str) for l in result.out):
+            self.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
+                      f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
+        return result
 
     def arity(self, e, lo, hi, kwargs, allowed):
         n = len(e.args)
@@ -792,9 +855,9 @@ class _Parser:
             self.fail(node, "repeated axis")
         return tuple(axes) if isinstance(node, ast.Tuple) else axes[0]
 
-    def no_index_mode(self, e, name):
+    def no_index_mode(self, e, name, instead="indices instead"):
         if self.index_mode:
-            self.fail(e, f"{name}() is not available in index notation", expected="indices instead")
+            self.fail(e, f"{name}() is not available in index notation", expected=instead)
 
     def fn_sum(self, e, kwargs):
         self.arity(e, 1, 2, kwargs, ("axis",))
@@ -839,8 +902,8 @@ class _Parser:
             self.fail(e.args[0], f"einsum string has {len(ins)} operands but {len(ops)} tensors were given",
                       expected=f"{len(ops)} comma-separated index groups")
         for s in ins + [out_s]:
-            if not all(c.isalpha() for c in s):
-                self.fail(e.args[0], f"bad einsum index group '{s}'", expected="letters only")
+            if not all(c in string.ascii_letters for c in s):
+                self.fail(e.args[0], f"bad einsum index group '{s}'", expected="ASCII letters a-z, A-Z only (as NumPy)")
         if len(set(out_s)) != len(out_s):
             self.fail(e.args[0], "an output index repeats", expected="distinct output indices")
         result = None
@@ -850,7 +913,6 @@ class _Parser:
                           cls=ShapeError, expected=f"{len(p.out)} indices")
             labels = [("e", c) for c in s]
             mapping = {}
-            diag = []
             for l, lab in zip(p.out, labels):
                 mapping.setdefault(l, lab)
             if len(set(labels)) < len(labels):  # repeated index: a diagonal of this operand
@@ -867,13 +929,15 @@ class _Parser:
         for c in out_s:
             if ("e", c) not in result.dims:
                 self.fail(e.args[0], f"output index '{c}' appears in no operand")
-        return Prod(result.factors, tuple(("e", c) for c in out_s), result.dims)
+        return Prod(result.factors, tuple(("e", c) for c in out_s), result.dims).apart()
 
     def _join(self, a: Prod, b: Prod, e):
-        for l in set(a.dims) & set(b.dims):
-            if a.dims[l] != b.dims[l]:
-                self.fail(e, f"einsum index '{l[1]}' has dimensions {a.dims[l]} and {b.dims[l]}", cls=ShapeError,
-                          expected="one dimension per index")
+        for l in sorted(set(a.dims) & set(b.dims), key=str):
+            if a.dims[l] != b.dims[l]:  # a size-1 axis broadcasts (NumPy); other sizes must agree
+                if a.dims[l] != 1 and b.dims[l] != 1:
+                    self.fail(e, f"einsum index '{l[1]}' has dimensions {a.dims[l]} and {b.dims[l]}",
+                              cls=ShapeError, expected="one dimension per index, or 1")
+                a, b = (a.stretched(l, b.dims[l]), b) if a.dims[l] == 1 else (a, b.stretched(l, a.dims[l]))
         return a.times(b)
 
     def fn_dot(self, e, kwargs):
@@ -926,6 +990,7 @@ class _Parser:
         return v.times(Prod.of(ir.Delta.make([d]), (i, j)), (i, j))
 
     def fn_norm2(self, e, kwargs):
+        self.no_index_mode(e, "norm2", "sqrt(A[i, k] * A[i, k]) for the norms of rows")  # it sums every index
         self.arity(e, 1, 1, kwargs, ())
         a = self.tensor_arg(e, 0)
         sq = self.binop("*", a, a, e)

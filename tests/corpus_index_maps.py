@@ -127,14 +127,18 @@ def _kjolstad_jax(s, a, b, c, d):
     return jnp.exp(-u)
 
 
-# f[i, j] = exp(-Σ_k ((a[i,k] + b[j,k])² c[i,i] + d[i+k]³)). tcnb sums an index absent on the left
-# over the whole right-hand side (outside any function), so the sum inside exp is its own definition.
+# f[i, j] = exp(-Σ_k ((a[i,k] + b[j,k])² c[i,i] + d[i+k]³)). Index notation sums term by term (the
+# Einstein convention), and an index used once is summed only when the right side is one term, so
+# each sum over k is a definition of its own; s lacks j, which the range j:n on the left broadcasts.
 case("kjolstad", """
 a: R[m, p]
 b: R[n, p]
 c: R[m, m]
 d: R[m + p - 1]
-u[i, j] = (a[i, k] + b[j, k]) ** 2 * c[i, i] + d[i + k] ** 3
+t[i, j] = (a[i, k] + b[j, k]) ** 2 * c[i, i]
+g[i:m, k:p] = d[i + k] ** 3
+s[i] = g[i, k]
+u[i:m, j:n] = t[i, j] + s[i]
 f[i, j] = exp(-u[i, j])
 L = sum(f)
 """, "f", ["a", "b", "c", "d"], dict(m=3, n=2, p=3),

@@ -77,6 +77,14 @@ PARSE_ERRORS = [
     ("x: R[n]\nG[i] = x[j]", TensorSyntaxError, 2, None, ["i"]),
     ("x: R[n]\nG[i, i] = x[i]", TensorSyntaxError, 2, None, []),
     ("X: R[m, n]\nG[i, j] = X[i, j] @ X[j, i]", TensorSyntaxError, 2, None, ["@"]),
+    # index notation: every term of a sum has the left side's indices (Einstein convention per term)
+    ("A: R[m, n]\nB: R[n, m]\nC: R[m, n]\nY[i, j] = A[i, k] * B[k, j] + C[i, k]", ShapeError, 4, 30,
+     ["C[i, k]", "'k'"]),
+    ("x: R[m]\ny: R[n]\nY[i, j] = x[i] + y[j]", ShapeError, 3, 10, ["x[i]", "'j'"]),
+    ("X: R[m, n]\ny[i, j] = X.T[i, j]", TensorSyntaxError, 2, 10, ["named tensor"]),
+    ("x: R[n]\nY[i:m] = x[i]", ShapeError, 2, 11, ["'i'", "m", "n"]),
+    ("x: R[n]\nY[i] = x[i] * ones(n)", TensorSyntaxError, 2, 14, ["ones"]),
+    ('A: R[m, n]\nY = einsum("αβ->βα", A)', TensorSyntaxError, 2, 11, ["einsum"]),
     # element-wise function definitions
     ("def f(a, b): return a", TensorSyntaxError, 1, None, []),
     ("def f(t):\n    y = t\n    return y", TensorSyntaxError, 1, None, []),

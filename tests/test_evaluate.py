@@ -124,7 +124,7 @@ INDEX_NOTATION = [
     ("r[i] = A[i, j] * B[j, l] * x[l]", lambda a: a["A"] @ a["B"] @ a["x"]),
     ("r[a, b] = X[a, b] * 2 + 1", lambda a: 2 * a["X"] + 1),
     ("r[i] = c * y[i]", lambda a: a["c"] * a["y"]),
-    ("r[i, j] = tanh(X[i, l] * Z[l, j])", lambda a: np.tanh(a["X"][:, :, None] * a["Z"][None, :, :]).sum(axis=1)),
+    ("r[i, j] = tanh(X[i, l] * Z[l, j])", lambda a: np.tanh(a["X"] @ a["Z"])),  # l summed in its product
     ("r[i, j] = X[i, j] * P[i, j] / q[j]", lambda a: a["X"] * a["P"] / a["q"]),
     ("z = X @ x\nr[i, j] = z[i] * X[i, j]", lambda a: (a["X"] @ a["x"])[:, None] * a["X"]),
     ("G[i, j] = X[k, i] * X[k, j]\nr = G @ x", lambda a: a["X"].T @ a["X"] @ a["x"]),

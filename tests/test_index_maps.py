@@ -285,6 +285,10 @@ MALFORMED = [
     ("t: R[2*n - 1]\nT[i:n, j:n] = t[i - j + n]", ShapeError, 2, [], ["i", "j"]),
     ("x: R[n]\nw: R[p]\ny[i:n] = x[i] * 2\nz[i:n] = w[k] * x[i + k + 1]", ShapeError, 4, [], ["i", "k"]),
     ("s2: R[2*m]\nst[i:m] = s2[2*i + 2]", ShapeError, 2, [], ["i"]),
+    # a plain index whose range on the left is not its axis (a part of x is x[i + 0])
+    ("x: R[n]\nY[i:m] = exp(x[i])", ShapeError, 2, ["range"], ["i"]),
+    # sums are per term: k used once in the second term is summed by nothing
+    ("w: R[p]\nz: R[m + p - 1]\ny[i:m] = w[k] * z[i + k] + z[i + k]", ShapeError, 3, ["term"], ["k"]),
 ]
 
 
@@ -301,6 +305,19 @@ def test_malformed_map_is_a_located_error(src, cls, line, words, indices):
         assert w in err.message.lower(), f"{w!r} not in {err.message!r}"
     for idx in indices:
         assert re.search(rf"\b{idx}\b", err.message), f"index {idx!r} not named in {err.message!r}"
+
+
+def test_each_term_of_a_map_definition_sums_its_own_index():
+    """y[i:m] = w[k] * z[i + k] + v[j] * z[i + j]: k and j are summed in their own terms (before,
+    both sums spanned the right side: each term was counted |j| or |k| times)."""
+    p = tcnb.parse("w: R[p]\nv: R[q]\nz: R[m + p + q]\ny[i:m] = w[k] * z[i + k] + v[j] * z[i + j + 1] - z[i + 0]\n")
+    rng = np.random.default_rng(7)
+    w, v, z = rng.standard_normal(2), rng.standard_normal(3), rng.standard_normal(4 + 2 + 3)
+    want = np.array([w @ z[i:i + 2] + v @ z[i + 1:i + 4] - z[i] for i in range(4)])
+    assert_close(p["y"].evaluate(w=w, v=v, z=z, m=4), want, 1e-12, "value")
+    for mode in MODES:
+        J = tcnb.jacobian(p["y"], p["v"], mode=mode).evaluate(w=w, v=v, z=z, m=4)
+        assert_close(J, np.array([z[i + 1:i + 4] for i in range(4)]), 1e-12, f"dy/dv ({mode})")
 
 
 def test_out_of_range_decided_by_the_sizes_is_a_binding_error():

@@ -46,6 +46,12 @@ SAME = {
     "elementwise of a product": ["e1 = exp(X @ w)", 'e2 = exp(einsum("ij,j->i", X, w))',
                                  "e3 = exp(dot(X, w))"],
     "scaled": ["c1 = 2 * X", "c2 = X * 2", "c4[i, j] = 2 * X[i, j]", "c5 = X / 0.5"],
+    # einsum letters are local to each call; index notation sums each product term on its own
+    "composed einsums": ["q1 = X @ A", 'q2 = einsum("ab->ab", X) @ einsum("ab->ab", A)',
+                         'q3 = einsum("ij,jk->ik", X, A)', "q4[i, k] = X[i, j] * A[j, k]"],
+    "product plus matrix": ["P1 = X @ A + Y", "P2[i, j] = X[i, k] * A[k, j] + Y[i, j]",
+                            "P3[i, j] = Y[i, j] + A[k, j] * X[i, k]"],
+    "contraction under a function": ["F1 = exp(X @ w)", "F2[i] = exp(X[i, k] * w[k])"],
 }
 
 

@@ -396,6 +396,9 @@ class LatexPrinter:
         for labels in n.ins:
             for l in labels:
                 if l not in lab and not any(l in m.values() for m in maps.values()):
+                    if n.label_dims[l] == 1:  # a size-1 axis that broadcasts: its one entry, B_{0j}
+                        lab[l] = "0"
+                        continue
                     lab[l] = self.letters.fresh()
                     summed.append(lab[l])
                     summed_dims.append(n.label_dims[l])
