@@ -158,7 +158,7 @@ def test_generated_source_is_registered_with_linecache():
 
 
 def test_tracebacks_show_the_generated_line():
-    prog = tcnb.parse("x: R[k]\nY[i:n] = x[i]\nf = sum(Y)")
+    prog = tcnb.parse("x: R[k]\nY[i:n] = x[i + 0]\nf = sum(Y)")  # an index map: bounds checked when run
     with pytest.raises(tcnb.BindingError) as info:
         prog["f"].evaluate(x=np.ones(3), n=5)   # the access x[4] is out of range: found when run
     text = "".join(traceback.format_exception(info.value))
