@@ -20,12 +20,14 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import corpus  # noqa: E402
 import corpus_index_maps as cim  # noqa: E402
 import helpers_calculus as hc  # noqa: E402
+import test_hypothesis_programs as hp  # noqa: E402  (its random-program strategy)
 
 import tcnb  # noqa: E402
 from tcnb.backend import available_backends, standalone  # noqa: E402
@@ -382,3 +384,25 @@ def test_standalone_module_on_cupy():
         out = fn(*[arrays[n] for n in order], xp=cupy, **kw)
         assert isinstance(out, cupy.ndarray)
         hc.assert_close(cupy.asnumpy(out), expr.evaluate(**arrays, **dims), 1e-9, name)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hp.programs())
+def test_random_programs_standalone(case):
+    """Random programs (tests/test_hypothesis_programs.py) and the gradient of their sum by one
+    variable: the module planned at 100 gives the reference value at the drawn sizes (1 to 3)."""
+    source, arrays, values, _ = case
+    prog = tcnb.parse(source)
+    out = prog["out"]
+    total = tcnb.parse(source + "total = sum(out)\n")["total"]
+    exprs = [out] + [tcnb.grad(total, w) for w in sorted(total.variables)[:1]]
+    for expr in exprs:
+        fn_name = standalone.function_name(expr.name)
+        fn, _ = _load(expr.to_source(standalone=True), fn_name)
+        order = [v.name for v in expr.compile("numpy").vars]
+        sizes = {d: arrays[hp.VECTORS[d]].shape[0] for d in hp.DIMS}
+        kw = {k: sizes[k] for k in _keyword_sizes(expr.to_source(standalone=True), fn_name)}
+        want = expr.evaluate(**{n: arrays[n] for n in order}, **{k: v for k, v in sizes.items()
+                                                                 if k in expr.compile("numpy").sizes_needed()})
+        hc.assert_close(fn(*[arrays[n] for n in order], **kw), want, 1e-9, f"{expr.name} in\n{source}")
