@@ -3,7 +3,9 @@
 The generated source is ordinary NumPy-style code on a namespace ``xp`` (numpy or cupy), so
 ``to_source()`` shows users exactly what runs. Temporaries are deleted after their last use to keep
 peak memory near the largest live set; every node's dense size is checked against the memory budget
-before anything runs.
+before anything runs. With ``symbolic=True`` every size in the code is an expression of variables
+holding the sizes (``n``, ``m + n - 1``) instead of an integer, for standalone modules
+(standalone.py) that are correct at any sizes.
 """
 from __future__ import annotations
 
