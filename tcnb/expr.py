@@ -6,6 +6,8 @@ structured), so the DAG itself stays free of presentation concerns.
 """
 from __future__ import annotations
 
+import re
+
 from . import ir
 from .backend import compiled, runtime
 from .backend.bounded import Bounded
@@ -15,6 +17,25 @@ from .dims import resolve_shape, shape_str
 from .structured import Structured, plan_structured
 
 _AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
+
+# how the derivative functions (api.py) name their results, read back in words for docstrings
+_DERIVATIVE_NAMES = (
+    (r"Hessian_(\S+) (.+)", "the Hessian of {2} with respect to {1}"),
+    (r"grad_(\S+) (.+)", "the gradient of {2} with respect to {1}"),
+    (r"Hv_(\S+) (.+)", "the Hessian-vector product of {2} with respect to {1}"),
+    (r"D(\d+)_(\S+) (.+)", "the derivative of order {1} of {3} with respect to {2}"),
+    (r"d(.+)/d([^/]+)", "the derivative (Jacobian) of {1} with respect to {2}"),
+)
+
+
+def _describe(name: str | None) -> str:
+    if not name:
+        return "An expression."
+    for pattern, words in _DERIVATIVE_NAMES:
+        m = re.fullmatch(pattern, name)
+        if m:
+            return f"{name}: " + words.format(None, *m.groups()) + "."
+    return f"{name}."
 
 
 def _split_backend(backend, arrays):
@@ -80,9 +101,30 @@ class Expr:
         backend, arrays = _split_backend(backend, arrays)
         return self.compile(backend)(**arrays)
 
-    def to_source(self, /, **sizes) -> str:
-        """The generated function as NumPy code (contractions planned for ``sizes``, default 100)."""
+    def to_source(self, /, standalone: bool = False, **sizes) -> str:
+        """The generated function as NumPy code (contractions planned for ``sizes``, default 100).
+
+        ``standalone=True``: a self-contained module instead (NumPy or CuPy only, no tcnb) whose
+        function takes the arrays, reads the sizes from their shapes and is correct at any sizes;
+        its docstring carries the formula.
+        """
+        if standalone:
+            return self.compile("numpy").standalone_source(sizes, self.name or "tcnb_fn", self._formula_doc())
         return self.compile("numpy").source(sizes)
+
+    def _formula_doc(self) -> str:
+        """What a standalone module computes: which expression (derivative), in Einstein notation
+        and, where it has one, in matrix notation."""
+        lines = [_describe(self.name), "",
+                 "Formula (tcnb's Einstein notation; the last line is the result):"]
+        lines += ["    " + l for l in self.einstein().splitlines()]
+        try:
+            matrix = self.matrix()
+        except Exception:  # noqa: BLE001 - the matrix form is a courtesy; the module must not fail on it
+            matrix = None
+        if matrix:
+            lines += ["Matrix notation:", "    " + matrix]
+        return "\n".join(lines)
 
     def structured(self, /, backend: str | None = None, **arrays):
         """The compressed value: cores and unit-tensor patterns, with .dense(), @ and solve()."""

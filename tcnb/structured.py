@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from . import ir
 from .backend import runtime
+from .backend.bounded import Bounded
 from .config import config, human_bytes
 from .errors import MemoryBudgetError, ShapeError
 
@@ -72,8 +73,10 @@ def _split(t: ir.Node) -> SymbolicTerm:
     return SymbolicTerm(tuple(zip(final_ops, final_ins)), core_labels, pattern)
 
 
-_SPLITS: dict = {}
-_PLANS: dict = {}
+# least-recently-used and bounded, so a long session neither pins every node it ever compressed nor
+# drops every plan at once when full (plans in use stay; the oldest unused go first)
+_SPLITS = Bounded(256)  # node id -> (node, its terms)
+_PLANS = Bounded(256)   # (node id, sizes, backend) -> Plan
 
 
 @dataclass
@@ -91,24 +94,21 @@ def plan_structured(node: ir.Node, sizes: dict, backend: str, known_names) -> Pl
     from .backend import compiled
     from .dims import resolve_shape
     key = (node.id, tuple(sorted(sizes.items())), backend)
-    plan = _PLANS.get(key)
+    plan = _PLANS.get_fresh(key)
     if plan is not None:
         return plan
-    if node.id not in _SPLITS:
-        _SPLITS[node.id] = (node, split_terms(node))
+    split = _SPLITS.get_fresh(node.id)
+    if split is None:
+        split = _SPLITS.put(node.id, (node, split_terms(node)))
     terms = []
-    for t in _SPLITS[node.id][1]:
+    for t in split[1]:
         factor_size = sum(math.prod(resolve_shape(f.shape, sizes)) for f, _ in t.factors)
         core_size = math.prod(resolve_shape(t.core.shape, sizes))
         if factor_size >= core_size:
             t = SymbolicTerm(((t.core, t.core_labels),), t.core_labels, t.pattern)
         terms.append(t)
     nodes = [f for t in terms for f, _ in t.factors]
-    plan = Plan(terms, compiled(nodes, backend, known_names, single=False))
-    if len(_PLANS) > 256:
-        _PLANS.clear()
-    _PLANS[key] = plan
-    return plan
+    return _PLANS.put(key, Plan(terms, compiled(nodes, backend, known_names, single=False)))
 
 
 def _letters(*groups):

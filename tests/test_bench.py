@@ -34,6 +34,8 @@ GPU_REASON = _gpu_reason()
 needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"no CuPy GPU: {GPU_REASON}")
 
 # ------------------------------------------------------------------------------- the small corpus
+CONV = "w: R[p]\nz: R[m + p - 1]\nt: R[m]\nc[i:m] = w[k] * z[i + k]\nL = sum(tanh(c - t) ** 2)"
+
 # (id, source, expression, variable, kinds, sizes, inputs)
 CASES = [
     ("logreg", "X: R[m, n]\ny: R[m]\nw: R[n]\nf = sum(log(exp(-y * (X @ w)) + 1))",
@@ -63,6 +65,13 @@ CASES = [
      "f", "x", ("grad", "hessian"), dict(n=3), {}),
     ("diag_out", "x: R[n]\nD = diag(tanh(x))",
      "D", "x", ("jacobian",), dict(n=3), {}),
+    # linear index maps (gathers in the traced code)
+    ("conv1d_w", CONV, "L", "w", ("grad", "hessian", "hvp"), dict(m=5, p=3), {}),
+    ("conv1d_z", CONV, "L", "z", ("grad", "hessian"), dict(m=5, p=3), {}),
+    ("conv2d_K", "K: R[p, q]\nimg: R[m + p - 1, n + q - 1]\nout[i:m, j:n] = K[a, b] * img[i + a, j + b]\n"
+     "L = sum(tanh(out))", "L", "K", ("grad", "hessian"), dict(m=3, n=2, p=2, q=2), {}),
+    ("constant_index", "x: R[n]\ny[j:n] = x[0] * x[j] + sin(x[n - 1])\nL = sum(y * y)",
+     "L", "x", ("grad", "hessian"), dict(n=4), {}),
 ]
 CASE_IDS = [c[0] for c in CASES]
 PARAMS = [pytest.param(case, kind, fw, id=f"{case[0]}-{kind}-{fw}")
@@ -137,6 +146,68 @@ def test_functional_embed_diagonal_matches_runtime():
     a = rng.standard_normal((3, 4))
     np.testing.assert_allclose(shims.RUNTIME.softmax(np, a, 1), runtime.softmax(np, a, 1))
     np.testing.assert_allclose(shims.RUNTIME.logsumexp(np, a, None), runtime.logsumexp(np, a, None))
+
+
+def _index_maps():
+    """(A, c, I_shape, J_shape): a convolution (not injective), a stride (injective, gaps in J), a
+    2-D window, a constant index (no I at all), a reversal with an offset."""
+    return [(((1, 1),), (0,), (4, 3), (6,)), (((2,),), (1,), (3,), (7,)),
+            (((1, 0, 1, 0), (0, 1, 0, 1)), (0, 0), (3, 2, 2, 2), (4, 3)), (((),), (2,), (), (5,)),
+            (((-1,),), (4,), (5,), (5,))]
+
+
+def test_functional_index_maps_match_runtime():
+    """gather / scatter / the dense selection tensor without in-place writes, against tcnb's."""
+    from tcnb.backend import runtime
+    rng = np.random.default_rng(3)
+    for A, c, I, J in _index_maps():
+        r = len(I)
+        injective = r == 0 or np.linalg.matrix_rank(np.array(A, dtype=float).reshape(len(A), r)) == r
+        t = rng.standard_normal((2,) + tuple(J) + (3,))
+        axes = tuple(range(1, 1 + len(J)))
+        np.testing.assert_allclose(shims.RUNTIME.gather(np, t, axes, A, c, I, J),
+                                   runtime.gather(np, t, axes, A, c, I, J))
+        u = rng.standard_normal(tuple(I) + (2,))
+        axes = tuple(range(r))
+        np.testing.assert_allclose(shims.RUNTIME.scatter(np, u, axes, A, c, I, J, injective),
+                                   runtime.scatter(np, u, axes, A, c, I, J, injective))
+        np.testing.assert_array_equal(shims.RUNTIME.index_map_dense(np, A, c, I, J, np.float64),
+                                      runtime.index_map_dense(np, A, c, I, J, np.float64))
+    with pytest.raises(tcnb.BindingError):
+        shims.RUNTIME.gather(np, np.ones(4), (0,), ((1, 1),), (0,), (3, 3), (4,))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_baselines_of_derivatives_with_scatters_and_selection_tensors(framework):
+    """The traced code of tcnb's own derivatives of a convolution holds scatters (grad by z) and
+    dense selection tensors (the Jacobian by z); the frameworks evaluate and differentiate them."""
+    prog = tcnb.parse(CONV)
+    sizes = dict(m=5, p=3)
+    arrays = make_inputs(C._variables(prog["L"]), sizes, seed=2)
+    g = tcnb.grad(prog["L"], "z")
+    J = tcnb.jacobian(prog["c"], "z")
+    src = B.traced_source(g, sizes)[0].source + B.traced_source(J, sizes)[0].source
+    assert "_rt.scatter" in src and "_rt.index_map_dense" in src
+    for expr, kind, wrt, ref in ((g, "value", None, g.evaluate(**arrays)),
+                                 (g, "jacobian", "w", tcnb.jacobian(g, "w").evaluate(**arrays)),
+                                 (g, "jacobian", "z", tcnb.hessian(prog["L"], "z").evaluate(**arrays)),
+                                 (J, "value", None, J.evaluate(w=arrays["w"], m=5)),
+                                 (J, "jacobian", "w", tcnb.jacobian(J, "w").evaluate(w=arrays["w"], m=5))):
+        b = B.Baseline(framework, expr, wrt, kind, sizes, out_size=int(np.size(ref)))
+        out = b.to_numpy(b.prepare({n: arrays[n] for n in b.arg_names})())
+        np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12, err_msg=f"{expr.name} {kind} {wrt}")
+
+
+def test_compare_times_a_convolution_against_every_baseline():
+    """tcnb.bench.compare on an index-map program: every baseline runs and agrees with tcnb."""
+    res = compare(CONV, wrt="z", kind="hessian", sizes={"m": [6], "p": 3}, backends=("numpy",),
+                  baselines=FRAMEWORKS, baseline_devices="cpu", time_budget_s=2.0, target_s=0.01,
+                  progress=False)
+    by_tool = {r["tool"]: r for r in res.records}
+    assert set(FRAMEWORKS) <= set(by_tool), by_tool.keys()
+    for fw in FRAMEWORKS:
+        assert by_tool[fw]["status"] == "ok", (fw, by_tool[fw]["status"], by_tool[fw]["reason"])
+        assert by_tool[fw]["checked"], fw
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch not installed (pip install torch==2.13.0)")

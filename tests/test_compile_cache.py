@@ -20,6 +20,7 @@ import pytest
 import tcnb
 
 compiled_mod = importlib.import_module("tcnb.backend.compiled")
+structured_mod = importlib.import_module("tcnb.structured")
 
 
 def test_same_names_other_shapes_get_their_own_binding():
@@ -115,3 +116,29 @@ def test_fast_path_still_checks_new_shapes():
     with pytest.raises(tcnb.BindingError):
         f.evaluate(x=np.ones(3), A=np.ones((2, 2)))
     assert float(f.evaluate(x=np.ones(3), A=np.ones((3, 3)))) == 9.0
+
+
+def test_structured_caches_are_bounded_and_release_old_graphs():
+    """The split of each node structured() saw was kept forever (an unbounded dict holding the node)."""
+    bound = structured_mod._SPLITS.maxsize
+    first = tcnb.parse("x: R[n]\nf = sum(exp(x) * 0.987654321)")
+    tcnb.hessian(first["f"], "x").structured(x=np.ones(2))
+    node = weakref.ref(tcnb.hessian(first["f"], "x").node)
+    del first
+    for k in range(bound + 10):
+        prog = tcnb.parse(f"x: R[n]\nf = sum(exp(x) * {k + 1.5})")
+        structured_mod.plan_structured(tcnb.hessian(prog["f"], "x").node, {"n": 2}, "numpy", ())
+    del prog
+    gc.collect()
+    assert len(structured_mod._SPLITS) <= bound and len(structured_mod._PLANS) <= structured_mod._PLANS.maxsize
+    assert node() is None, "an evicted node is still kept alive by the structured caches"
+
+
+def test_structured_plans_in_use_survive_a_full_cache():
+    """The plan cache was cleared completely when full; now the least recently used plan goes."""
+    H = tcnb.hessian(tcnb.parse("x: R[n]\nf = sum(exp(x) * 0.5)")["f"], "x")
+    plan = structured_mod.plan_structured(H.node, {"n": 3}, "numpy", ())
+    for k in range(structured_mod._PLANS.maxsize + 10):
+        other = tcnb.hessian(tcnb.parse(f"x: R[n]\nf = sum(sin(x) * {k + 2.5})")["f"], "x")
+        structured_mod.plan_structured(other.node, {"n": 3}, "numpy", ())
+        assert structured_mod.plan_structured(H.node, {"n": 3}, "numpy", ()) is plan

@@ -3,7 +3,9 @@
 The generated source is ordinary NumPy-style code on a namespace ``xp`` (numpy or cupy), so
 ``to_source()`` shows users exactly what runs. Temporaries are deleted after their last use to keep
 peak memory near the largest live set; every node's dense size is checked against the memory budget
-before anything runs.
+before anything runs. With ``symbolic=True`` every size in the code is an expression of variables
+holding the sizes (``n``, ``m + n - 1``) instead of an integer, for standalone modules
+(standalone.py) that are correct at any sizes.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import math
 import weakref
 
 import numpy
+import sympy
 from dataclasses import dataclass, field
 
 from .. import ir
 from ..config import config, human_bytes
-from ..dims import resolve_shape
+from ..dims import resolve, resolve_shape
 from ..errors import MemoryBudgetError
 from ..functions import elementwise_code, general_code
 from .lower import Lowerer, _dedup
@@ -32,26 +35,84 @@ class Generated:
     largest_bytes: int
     node_bytes: dict = field(default_factory=dict)  # node id -> bytes of its dense value
     fn_name: str = "tcnb_fn"
+    body: list = field(default_factory=list)        # the function's statements (no def, no return)
+    rets: list = field(default_factory=list)        # the returned expressions, one per root
+    params: list = field(default_factory=list)      # parameter names of the variables, in order
+    size_names: dict = field(default_factory=dict)  # symbolic: dimension symbol -> local variable
 
 
-def _materialise_const(node, xp, shape):
-    return f"_rt.full({xp}, {tuple(int(s) for s in shape)}, {node.value!r}, dtype)"
+def tuple_code(items) -> str:
+    """A tuple display of code strings, written as Python writes a tuple of ints: (3,), (2, 3)."""
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def dim_code(d, local: dict) -> str:
+    """Python code of a dimension (``m + n - 1``) in the local variables holding the sizes."""
+    d = sympy.sympify(d)
+    if d.is_Integer:
+        return str(int(d))
+    if d.is_Symbol:
+        return local[d.name]
+    renamed = d.xreplace({s: sympy.Symbol(local[s.name]) for s in d.free_symbols})
+    if d.is_polynomial() and all(c.is_Integer for c in sympy.Poly(d).coeffs()):
+        return str(renamed)
+    return f"int({sympy.pycode(renamed, fully_qualified_modules=True)})"  # (math is imported)
+
+
+class Spell:
+    """How generated code writes a size: its integer at the planning sizes, or (``local`` given:
+    standalone code, correct at any sizes) an expression of the variables holding the sizes.
+    Either way the contraction order is the one planned for ``sizes``."""
+
+    def __init__(self, sizes: dict, local: dict | None = None):
+        self.sizes = sizes
+        self.local = local
+
+    @property
+    def symbolic(self) -> bool:
+        return self.local is not None
+
+    def dim(self, d) -> str:
+        return str(int(resolve(d, self.sizes))) if self.local is None else dim_code(d, self.local)
+
+    def shape(self, dims) -> str:
+        return tuple_code(self.dim(d) for d in dims)
+
+
+def _materialise_const(node, xp, shape_code):
+    return f"_rt.full({xp}, {shape_code}, {node.value!r}, dtype)"
+
+
+def shape_symbols(roots, arg_vars) -> list:
+    """Names of every dimension symbol that the roots' nodes (shapes, index-map offsets) and the
+    variables' shapes use, sorted."""
+    out = set()
+    for n in ir.topological(list(roots)) + list(arg_vars):
+        for d in tuple(n.shape) + tuple(getattr(n, "offset", ())):
+            out |= {s.name for s in sympy.sympify(d).free_symbols}
+    return sorted(out)
 
 
 def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tcnb_fn",
              xp: str = "xp", check_budget: bool = True, names: dict | None = None,
-             traceable: bool = False) -> Generated:
+             traceable: bool = False, symbolic: bool = False, reserved=()) -> Generated:
     """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values.
 
-    Parameters are the variables' names unless generated code needs that name (``xp``, ``t1``):
-    then a dummy (``v_xp``); ``arg_names`` stays the user's names, in parameter order.
-    ``traceable=True`` avoids data-dependent branches (the symmetric-product shortcut), so the code
-    can be traced and differentiated by autograd / JAX / PyTorch for baselines.
+    Parameters are the variables' names unless generated code needs that name (``xp``, ``t1``, or
+    one of ``reserved``): then a dummy (``v_xp``); ``arg_names`` stays the user's names, in
+    parameter order. ``traceable=True`` avoids data-dependent branches (the symmetric-product
+    shortcut), so the code can be traced and differentiated by autograd / JAX / PyTorch for
+    baselines. ``symbolic=True`` writes every shape, offset and size factor in local variables
+    named in ``size_names`` (one per dimension symbol, set by the caller's prologue), so the body
+    is correct at any sizes; ``sizes`` then only plan the contraction order.
     """
     order = ir.topological(list(roots))
     shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
     root_ids = {r.id for r in roots}
-    alloc = Names([v.name for v in arg_vars], fixed=(xp, "_rt", "dtype", fn_name))
+    alloc = Names([v.name for v in arg_vars], fixed=(xp, "_rt", "dtype", fn_name) + tuple(reserved))
+    size_names = {s: alloc.local(s) for s in shape_symbols(roots, arg_vars)} if symbolic else {}
+    spell = Spell(sizes, size_names if symbolic else None)
     inline = {n.id for n in order if _inline(n, root_ids)}
     node_bytes = {n.id: math.prod(shapes[n.id]) * itemsize for n in order if n.id not in inline}
 
@@ -80,11 +141,11 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             return f"{xp}.asarray({n.value!r}, dtype=dtype)"
         check(n, shapes[n.id])  # an inline node materialised here: its bytes count too
         if isinstance(n, ir.Const):
-            return _materialise_const(n, xp, shapes[n.id])
+            return _materialise_const(n, xp, spell.shape(n.shape))
         if isinstance(n, ir.Delta):
-            return f"_rt.delta({xp}, {tuple(shapes[n.id][:len(n.dims)])}, dtype)"
+            return f"_rt.delta({xp}, {spell.shape(n.dims)}, dtype)"
         if isinstance(n, ir.IndexMap):
-            A, c, I, J = _map_args(n, sizes)
+            A, c, I, J = _map_args(n, spell)
             return f"_rt.index_map_dense({xp}, {A}, {c}, {I}, {J}, dtype)"
         raise KeyError(n)
 
@@ -96,7 +157,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
         if n.id in inline:
             continue
         if isinstance(n, ir.Const):
-            expr = _materialise_const(n, xp, shapes[n.id])
+            expr = _materialise_const(n, xp, spell.shape(n.shape))
         elif isinstance(n, (ir.Delta, ir.IndexMap)):
             expr = val(n)
         elif isinstance(n, ir.Add):
@@ -105,7 +166,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
                 parts.append(repr(t.value) if isinstance(t, ir.Const) else val(t))
             expr = " + ".join(parts).replace("+ -", "- ")
             if all(isinstance(t, ir.Const) or isinstance(t, ir.Delta) for t in n.terms):
-                expr = f"({expr}) + {xp}.zeros({tuple(shapes[n.id])}, dtype)"
+                expr = f"({expr}) + {xp}.zeros({spell.shape(n.shape)}, dtype)"
         elif isinstance(n, ir.Elementwise):
             arg = val(n.arg)
             tmp, expr = elementwise_code(n.fn, arg, module=xp, temp=alloc.stream("e"))
@@ -114,8 +175,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
         elif isinstance(n, ir.General):
             expr = general_code(n, val(n.arg), module=xp)
         elif isinstance(n, ir.Einsum):
-            low = Lowerer(emit, _label_sizes(n, sizes), xp)
-            expr = _einsum_expr(n, low, val, xp, shapes[n.id], traceable, sizes)
+            low = Lowerer(emit, _label_sizes(n, sizes), xp,
+                          {lab: spell.dim(d) for lab, d in n.label_dims.items()} if symbolic else None)
+            expr = _einsum_expr(n, low, val, xp, spell.shape(n.shape), traceable, spell)
             largest = max(largest, low.largest * itemsize)
         else:  # pragma: no cover - every node kind is handled above
             raise TypeError(f"no code for {type(n).__name__}")
@@ -133,7 +195,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
     src = f"def {fn_name}({args}):\n"
     src += "".join(f"    {l}\n" for l in body)
     src += f"    return ({', '.join(rets)},)\n"
-    return Generated(src, [v.name for v in arg_vars], largest, node_bytes, fn_name)
+    params = [alloc.param[v.name] for v in arg_vars]
+    return Generated(src, [v.name for v in arg_vars], largest, node_bytes, fn_name, body, rets, params,
+                     size_names)
 
 
 def _inline(n: ir.Node, root_ids) -> bool:
@@ -174,9 +238,11 @@ def _label_sizes(n: ir.Einsum, sizes):
     return {lab: int(resolve_shape((d,), sizes)[0]) for lab, d in n.label_dims.items()}
 
 
-def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=False, sizes=None) -> str:
+def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape: str, traceable=False,
+                 spell: Spell | None = None) -> str:
     """Core product of the tensor operands, then scalar factor, broadcasting and diagonal embedding."""
     coef = 1.0
+    size_factors = []  # symbolic code: the sizes of summed ones-labels, as code
     core, ones_labels, maps = [], [], []
     root = ir.unit_tensor_ties(n.operands, n.ins)
     for op, labels in zip(n.operands, n.ins):
@@ -193,13 +259,17 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
     distinct = _dedup(out)
     maps = [(m, tuple(root(l) for l in labels)) for m, labels in maps]
     if maps:
-        core = _apply_index_maps(core, maps, distinct, low, xp, sizes)
+        core = _apply_index_maps(core, maps, distinct, low, xp, spell)
     # a ones-label that a map carries is summed by its gather/scatter, not a factor of its size
     covered = {l for _, labels in core for l in labels} | {l for _, labels in maps for l in labels}
     # ones-labels not in the output and not covered: a sum over them is a factor of their size
     for l in _dedup(ones_labels):
         if l not in covered and l not in distinct:
-            coef *= low.sizes[l]
+            if low.symbolic:
+                code = low.spell[l]
+                size_factors.append(code if code.isidentifier() or code.isdigit() else f"({code})")
+            else:
+                coef *= low.sizes[l]
     core_out = tuple(l for l in distinct if l in covered)
     gram = None if traceable else _gram_pattern(core, core_out)
     if gram is not None:
@@ -210,18 +280,19 @@ def _einsum_expr(n: ir.Einsum, low: Lowerer, val, xp: str, out_shape, traceable=
         expr = low.product(core, core_out)
     else:
         expr = None
+    coef_code = " * ".join(([repr(coef)] if coef != 1.0 or not size_factors else []) + size_factors)
     if expr is None:  # a product of constants only (a count such as m * n)
-        expr = f"{xp}.asarray({coef!r}, dtype=dtype)"
-    elif coef != 1.0:
-        expr = f"{coef!r} * {low.named(expr)}"
+        expr = f"{xp}.asarray({coef_code}, dtype=dtype)"
+    elif coef != 1.0 or size_factors:
+        expr = f"{coef_code} * {low.named(expr)}"
     if core_out != distinct:  # broadcast over labels only a ones-tensor has
-        dshape = tuple(low.sizes[l] for l in distinct)
+        dshape = low.shape_code(distinct)
         if core_out:
             expr = f"{xp}.broadcast_to({low.align(low.named(expr), core_out, distinct)}, {dshape})"
         else:
             expr = f"{xp}.full({dshape}, {expr}, dtype)"
     if out != distinct:  # unit tensors in the result: write onto the diagonal of a zero tensor
-        expr = f"_rt.embed_diagonal({xp}, {low.named(expr)}, {out}, {distinct}, {tuple(out_shape)})"
+        expr = f"_rt.embed_diagonal({xp}, {low.named(expr)}, {out}, {distinct}, {out_shape})"
     return expr
 
 
@@ -271,13 +342,12 @@ def _gram_pattern(core, out):
     return a, k, others, (la[1], lb[1]) != out
 
 
-def _map_args(m: ir.IndexMap, sizes):
-    from ..dims import resolve
-    c = tuple(int(resolve(o, sizes)) for o in m.offset)
-    return m.matrix, c, resolve_shape(m.in_dims, sizes), resolve_shape(m.out_dims, sizes)
+def _map_args(m: ir.IndexMap, spell: Spell):
+    """(matrix, offset code, I shape code, J shape code) of an index map's runtime call."""
+    return m.matrix, spell.shape(m.offset), spell.shape(m.in_dims), spell.shape(m.out_dims)
 
 
-def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
+def _apply_index_maps(core, maps, out, low: Lowerer, xp, spell: Spell):
     """Contract each selection tensor S[I, J] as a gather (J summed) or a scatter-add (I summed);
     only a map whose I and J both survive is materialised as a 0/1 array.
 
@@ -289,7 +359,7 @@ def _apply_index_maps(core, maps, out, low: Lowerer, xp, sizes):
     for k, (m, labels) in enumerate(maps):
         r = len(m.in_dims)
         I, J = labels[:r], labels[r:]
-        A, c, I_shape, J_shape = _map_args(m, sizes)
+        A, c, I_shape, J_shape = _map_args(m, spell)
         elsewhere = set(out) | {l for mm, ll in maps[k + 1:] for l in ll}
         for side, own, other in (("gather", J, I), ("scatter", I, J)):
             if set(own) & elsewhere or len(set(own)) != len(own) or set(own) & set(other):
@@ -329,7 +399,7 @@ def _summand(low: Lowerer, parts, own, needed, xp):
         t = parts[0][0]
     missing = tuple(l for l in own if l not in keep)
     full = keep + missing
-    shape = tuple(low.sizes[l] for l in full)
+    shape = low.shape_code(full)
     if t is None:
         low._note(full)
         return low.emit(f"{xp}.ones({shape}, dtype)"), full

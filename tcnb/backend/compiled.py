@@ -13,7 +13,7 @@ from ..dims import resolve, shape_str
 from ..errors import BindingError
 from . import runtime
 from .bounded import Bounded
-from .codegen import generate, load
+from .codegen import generate, load, shape_symbols
 from .namespace import get_namespace
 
 
@@ -160,10 +160,20 @@ class Compiled:
         return out[0] if self.single else out
 
     def source(self, sizes: dict | None = None, dtype=None) -> str:
+        return generate(self.roots, self.vars, self._planning(sizes), check_budget=False).source
+
+    def standalone_source(self, sizes: dict | None = None, name: str = "tcnb_fn", doc: str = "") -> str:
+        """A self-contained module computing the (single) root from its arrays at any sizes, with
+        the contraction order planned for ``sizes`` (see standalone.py); ``doc`` heads its docstring."""
+        from .standalone import module_source
+        return module_source(self.roots, self.vars, self._planning(sizes), name, doc)
+
+    def _planning(self, sizes) -> dict:
+        """The sizes given, and 100 for every other dimension symbol (display and planning only)."""
         sizes = dict(sizes or {})
-        for s in self.sizes_needed():
-            sizes.setdefault(s, 100)  # planning sizes for display only
-        return generate(self.roots, self.vars, sizes, check_budget=False).source
+        for s in self.sizes_needed() | set(shape_symbols(self.roots, self.vars)):
+            sizes.setdefault(s, 100)
+        return sizes
 
 
 def _solve_compound(variables, bound, sizes, origin):

@@ -24,18 +24,29 @@ def _has_diag(labels) -> bool:
 
 
 class Lowerer:
-    """Emits statements through ``emit(expr) -> name``; knows label sizes for planning."""
+    """Emits statements through ``emit(expr) -> name``; knows label sizes for planning.
 
-    def __init__(self, emit, sizes: dict, xp: str = "xp"):
+    ``spell`` (label -> code) writes sizes in generated code as expressions (``n``, ``m + 1``)
+    instead of the planning integers, for code that is correct at any sizes.
+    """
+
+    def __init__(self, emit, sizes: dict, xp: str = "xp", spell: dict | None = None):
         self.emit = emit
         self.sizes = sizes
         self.xp = xp
+        self.symbolic = spell is not None
+        self.spell = spell if spell is not None else {l: str(int(s)) for l, s in sizes.items()}
         self.largest = 0  # elements of the largest intermediate, for the memory budget
 
     # -------------------------------------------------------------------------------- helpers
     def named(self, expr: str) -> str:
         """expr as a name: itself when it already is one, else a new temporary."""
         return expr if expr.isidentifier() else self.emit(expr)
+
+    def shape_code(self, labels) -> str:
+        """The shape of an array indexed by ``labels``, as code."""
+        items = [self.spell[l] for l in labels]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
     def _letters(self, *groups):
         names: dict = {}

@@ -43,6 +43,14 @@ class Names:
         self.taken.add(name)
         return name
 
+    def local(self, name: str) -> str:
+        """A local variable for ``name`` (a dimension symbol): the name itself when free, else a
+        dummy (``v_n`` when a parameter is called ``n``)."""
+        if self._safe(name) and name not in self.taken:
+            self.taken.add(name)
+            return name
+        return self._dummy(name)
+
     def fresh(self, stem: str = "t") -> str:
         """``stem1``, ``stem2``, ... skipping every name already taken."""
         k = self._next.get(stem, 0)

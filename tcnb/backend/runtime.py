@@ -9,6 +9,16 @@ from __future__ import annotations
 import math
 
 
+def _error(kind: str, message: str, expected: str) -> Exception:
+    """tcnb's error ``kind`` (BindingError, NumericalError), imported only on failure.
+
+    Helpers name errors through this one function and import nothing from tcnb themselves, so
+    standalone modules (tcnb/backend/standalone.py) can copy them and define their own ``_error``.
+    """
+    from .. import errors
+    return getattr(errors, kind)(message, expected=expected)
+
+
 def softmax(xp, a, axis):
     shifted = a - a.max(axis=axis, keepdims=True)
     e = xp.exp(shifted)
@@ -66,7 +76,6 @@ def gram(xp, a, d):
 def _map_indices(xp, A, c, I_shape, J_shape):
     """For every I in the index ranges, the target index A·I + c (one array per target axis),
     checked against the target's shape: out-of-range accesses are an error, not zero padding."""
-    from ..errors import BindingError
     grids = []
     for q, n in enumerate(I_shape):
         shape = [1] * len(I_shape)
@@ -79,8 +88,9 @@ def _map_indices(xp, A, c, I_shape, J_shape):
         lo = int(idx.min()) if idx.size else 0
         hi = int(idx.max()) if idx.size else 0
         if idx.size and (lo < 0 or hi >= J_shape[p]):
-            raise BindingError(f"an index map reaches index {lo if lo < 0 else hi} on an axis of size {J_shape[p]}",
-                               expected="index ranges that keep every access inside the tensor")
+            raise _error("BindingError",
+                         f"an index map reaches index {lo if lo < 0 else hi} on an axis of size {J_shape[p]}",
+                         "index ranges that keep every access inside the tensor")
         out.append(idx)
     return out
 
@@ -136,15 +146,12 @@ def _prod(shape):
 # a wrong number never leaves tcnb silently.
 
 def _finite(xp, a, what):
-    from ..errors import NumericalError
     if not bool(xp.isfinite(a).all()):
-        raise NumericalError(f"{what}: the matrix has NaN or infinite entries",
-                             expected="finite inputs")
+        raise _error("NumericalError", f"{what}: the matrix has NaN or infinite entries", "finite inputs")
 
 
 def _singular(what, detail="the matrix is singular"):
-    from ..errors import NumericalError
-    return NumericalError(f"{what}: {detail}", expected="a nonsingular (well-conditioned) matrix")
+    return _error("NumericalError", f"{what}: {detail}", "a nonsingular (well-conditioned) matrix")
 
 
 def _ill_conditioned(xp, a, a_inv) -> bool:

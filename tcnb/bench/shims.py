@@ -86,8 +86,86 @@ class FunctionalRuntime:
             return a.T @ a
         return a.T @ (a * d[:, None])
 
+    # linear index maps. The index arrays depend on the shapes only, so they are computed once
+    # with NumPy (checked like tcnb's: an access outside the tensor is an error) and enter the
+    # traced code as constants; the data only ever flows through indexing, sums and products,
+    # which every framework differentiates.
+    @staticmethod
+    def gather(xp, t, axes, A, c, I_shape, J_shape):
+        """u[I, rest] = t[A·I + c (on ``axes``), rest], as one integer-array index."""
+        flat, rest = _flat_operand(xp, t, axes, J_shape)
+        target = _targets(A, c, I_shape, J_shape).reshape(tuple(I_shape))
+        return flat[xp.asarray(target)]
+
+    @staticmethod
+    def scatter(xp, t, axes, A, c, I_shape, J_shape, injective=False):
+        """u[J, rest] = Σ_{I : A·I + c = J} t[I, rest] as a sum of gathers: the k-th gather picks,
+        for every J, the k-th I that reaches it (a masked-out dummy where fewer do), so no array
+        is written in place (no ``add.at``, which traced code cannot differentiate)."""
+        flat, rest = _flat_operand(xp, t, axes, I_shape)
+        picks, masks = _preimages(A, c, I_shape, J_shape)
+        ones = (1,) * len(rest)
+        out = None
+        for pick, mask in zip(picks, masks):
+            part = flat[xp.asarray(pick)]
+            if not mask.all():
+                part = part * xp.asarray(mask.reshape(mask.shape + ones), dtype=t.dtype)
+            out = part if out is None else out + part
+        if out is None:  # no I at all
+            return xp.zeros(tuple(J_shape) + tuple(rest), dtype=t.dtype)
+        return xp.reshape(out, tuple(J_shape) + tuple(rest))
+
+    @staticmethod
+    def index_map_dense(xp, A, c, I_shape, J_shape, dtype):
+        """The selection tensor S[I, J] (a constant), built by NumPy and converted."""
+        import numpy
+        from ..backend import runtime
+        return xp.asarray(runtime.index_map_dense(numpy, A, c, I_shape, J_shape, numpy.float64), dtype=dtype)
+
 
 RUNTIME = FunctionalRuntime()
+
+
+def _targets(A, c, I_shape, J_shape):
+    """For every I (row-major), the flat index of its target A·I + c in J (NumPy, checked)."""
+    import numpy
+    from ..backend import runtime
+    idx = runtime._map_indices(numpy, A, c, I_shape, J_shape)
+    if not idx:
+        return numpy.zeros(math.prod(I_shape), dtype=numpy.int64)
+    return numpy.ravel_multi_index(tuple(i.reshape(-1) for i in idx), tuple(J_shape)).astype(numpy.int64)
+
+
+def _preimages(A, c, I_shape, J_shape):
+    """([pick_k], [mask_k]): pick_k[J] is the flat index of the k-th I with A·I + c = J (0 where
+    there is none: masked by mask_k[J] = 0); as many k as the most I that share one J."""
+    import numpy
+    target = _targets(A, c, I_shape, J_shape)
+    size_J = math.prod(J_shape)
+    order = numpy.argsort(target, kind="stable")
+    ordered = target[order]
+    rank = numpy.arange(len(ordered)) - numpy.searchsorted(ordered, ordered, side="left")
+    picks, masks = [], []
+    for k in range(int(rank.max()) + 1 if len(rank) else 0):
+        sel = rank == k
+        pick = numpy.zeros(size_J, dtype=numpy.int64)
+        mask = numpy.zeros(size_J, dtype=bool)
+        pick[ordered[sel]] = order[sel]
+        mask[ordered[sel]] = True
+        picks.append(pick)
+        masks.append(mask)
+    return picks, masks
+
+
+def _flat_operand(xp, t, axes, shape):
+    """t with its ``axes`` moved to the front and flattened into one (of ``prod(shape)`` entries);
+    returns it and the shape of the remaining axes."""
+    axes = tuple(axes)
+    others = tuple(q for q in range(len(t.shape)) if q not in axes)
+    if axes + others != tuple(range(len(t.shape))):
+        t = xp.transpose(t, axes + others)
+    rest = tuple(int(s) for s in t.shape[len(axes):])
+    return xp.reshape(t, (math.prod(shape),) + rest), rest
 
 
 class _TorchLinalg:
@@ -144,6 +222,9 @@ class TorchNamespace:
         return self._t.zeros(tuple(shape), dtype=self._dtype(dtype), device=self.device)
 
     def full(self, shape, value, dtype=None):
+        if isinstance(value, self._t.Tensor):  # a computed scalar: broadcast, keeping its derivative
+            dtype = self._dtype(dtype) or value.dtype
+            return self._t.broadcast_to(value.to(dtype), tuple(shape))
         return self._t.full(tuple(shape), float(value), dtype=self._dtype(dtype), device=self.device)
 
     def eye(self, n, dtype=None):
