@@ -1,5 +1,6 @@
 """The %%tensor / %%derive magics in a real IPython InteractiveShell: binding, options, display,
-and every error path (short message with a caret, no traceback, namespace exactly unchanged)."""
+and every error path (the cell fails, with a short message and a caret, no traceback, and the
+namespace exactly unchanged)."""
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 import tcnb  # noqa: E402
 from tcnb.notebook import display as D  # noqa: E402
-from tcnb.notebook.magics import TensorMagics  # noqa: E402
+from tcnb.notebook.magics import CellError, TensorMagics  # noqa: E402
 
 LOGREG = """X: R[m, n]
 y: R[m]
@@ -41,12 +42,12 @@ def ip(shell):
     """The shell with the extension loaded, no program yet, and the user namespace restored after
     the test (cheaper than shell.reset(), which collects garbage every time)."""
     magics = shell.magics_manager.registry["TensorMagics"]
-    magics.last_program = magics.last_program_name = None
+    magics.last_program = magics.last_program_name = magics.last_failure = None
     saved = dict(shell.user_ns)
     yield shell
     shell.user_ns.clear()
     shell.user_ns.update(saved)
-    magics.last_program = magics.last_program_name = None
+    magics.last_program = magics.last_program_name = magics.last_failure = None
 
 
 @pytest.fixture
@@ -61,6 +62,13 @@ def run(ip, src):
     """Run a cell without touching the history variables (_i, In, Out), so the namespace can be
     compared exactly before and after."""
     return ip.run_cell(src, store_history=False)
+
+
+def assert_failed(result):
+    """The cell failed the IPython way (Run All and nbconvert stop), with tcnb's own error."""
+    assert not result.success
+    assert isinstance(result.error_in_exec, CellError), repr(result.error_in_exec)
+    assert isinstance(result.error_in_exec, tcnb.TcnbError)
 
 
 def snapshot(ip):
@@ -156,7 +164,7 @@ def test_line_is_not_variable_expanded(ip, shown, capsys):
     ip.user_ns["p"] = "expanded"
     before = snapshot(ip)
     for line in ("{p}", "$p"):
-        run(ip, f"%%tensor {line}\n" + LOGREG)
+        assert_failed(run(ip, f"%%tensor {line}\n" + LOGREG))
         text = assert_short_error(capsys.readouterr(), line, "not a valid Python name", caret=False)
         assert "expanded" not in text
     assert_unchanged(ip, before)
@@ -283,8 +291,13 @@ def test_tensor_errors(ip, shown, capsys, cell, fragments, col):
     if col is not None:
         assert caret_column(text) == col
     assert_unchanged(ip, before)
-    assert magics.last_program is last  # %%derive still resolves from the last good program
-    assert result.error_in_exec is None  # the magic reported it; nothing escaped
+    assert_failed(result)
+    # %%derive does not fall back on the last good program: it says the last one failed
+    assert magics.last_program is None and last is not None
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)"))
+    assert_short_error(capsys.readouterr(), "last %%tensor cell failed", "--program", caret=False)
+    assert_unchanged(ip, before)
+    assert run(ip, "%%derive --program ok --show none\ng = grad(f, w)").success  # explicit is fine
 
 
 DERIVE_ERRORS = [  # cell, fragments, caret column (None: no caret expected)
@@ -328,7 +341,7 @@ def test_derive_errors_leave_namespace_unchanged(ip, shown, capsys, cell, fragme
     assert caret_column(text) == col, text
     assert_unchanged(ip, before)
     assert shown == []
-    assert result.error_in_exec is None
+    assert_failed(result)
 
 
 USAGE_ERRORS = [
@@ -346,14 +359,14 @@ def test_derive_usage_errors(ip, shown, capsys, line, fragment):
     run(ip, "%%tensor logreg\n" + LOGREG)
     ip.user_ns["notprog"] = 42
     before = snapshot(ip)
-    run(ip, line + "\ng = grad(f, w)")
+    assert_failed(run(ip, line + "\ng = grad(f, w)"))
     assert_short_error(capsys.readouterr(), "UsageError", fragment, caret=False)
     assert_unchanged(ip, before)
 
 
 def test_derive_without_program(ip, shown, capsys):
     before = snapshot(ip)
-    run(ip, "%%derive\ng = grad(f, w)")
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)"))
     assert_short_error(capsys.readouterr(), "no program yet", "%%tensor", caret=False)
     assert_unchanged(ip, before)
 
@@ -361,7 +374,7 @@ def test_derive_without_program(ip, shown, capsys):
 def test_derive_empty_cell(ip, shown, capsys):
     run(ip, "%%tensor logreg\n" + LOGREG)
     before = snapshot(ip)
-    run(ip, "%%derive\n# nothing here\n")
+    assert_failed(run(ip, "%%derive\n# nothing here\n"))
     assert_short_error(capsys.readouterr(), "nothing to derive", caret=False)
     assert_unchanged(ip, before)
 
@@ -374,11 +387,11 @@ def test_internal_errors_are_short(ip, shown, capsys, monkeypatch):
         raise ZeroDivisionError("inside tcnb")
 
     monkeypatch.setattr(tcnb, "hessian", broken)
-    run(ip, "%%derive\ng = grad(f, w)\nH = hessian(f, w)")
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)\nH = hessian(f, w)"))
     assert_short_error(capsys.readouterr(), "InternalError", "ZeroDivisionError", "line 2")
     assert_unchanged(ip, before)
     monkeypatch.setattr(tcnb, "parse", broken)
-    run(ip, "%%tensor again\n" + LOGREG)
+    assert_failed(run(ip, "%%tensor again\n" + LOGREG))
     assert_short_error(capsys.readouterr(), "InternalError", "parsing", caret=False)
     assert_unchanged(ip, before)
 
