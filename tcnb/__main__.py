@@ -1,7 +1,9 @@
 """Command line: ``python -m tcnb derive program.tensor --of f --wrt w --order 2 --format latex``.
 
-Reads the program from a file or standard input ("-"), prints the derivative; bad input prints the
-same located message as in a notebook and exits with status 2 (no traceback).
+Reads the program from a file or standard input ("-"), UTF-8, prints the derivative; bad input (a
+missing, binary or non-UTF-8 file, a program with errors, an order above tcnb.api.MAX_ORDER) prints a
+short message, located like in a notebook where there is source text, and exits with status 2 (no
+traceback).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("program", help="file with the tensor program, or - for standard input")
     d.add_argument("--of", required=True, help="name of the expression to differentiate")
     d.add_argument("--wrt", required=True, help="name of the declared variable")
-    d.add_argument("--order", type=int, default=1, help="derivative order (default 1)")
+    d.add_argument("--order", type=int, default=1,
+                   help=f"derivative order (default 1, at most {api.MAX_ORDER})")
     d.add_argument("--mode", choices=["forward", "reverse", "cross-country"], default=None)
     d.add_argument("--no-compress", action="store_true", help="keep unit tensors dense (paper's baseline)")
     d.add_argument("--format", choices=FORMATS, default="einstein")
@@ -32,22 +35,37 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+class UsageError(Exception):
+    """Bad command-line input (a file that is not a readable program, bad --sizes): exit status 2."""
+
+
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
+    """The program text of a file or of standard input; UTF-8 (a leading byte-order mark is fine)."""
+    where = "standard input" if path == "-" else path
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
     except OSError as exc:
-        raise SystemExit(f"tcnb: cannot read {path}: {exc.strerror}")
+        raise UsageError(f"cannot read {where}: {exc.strerror or exc}") from None
+    if b"\0" in data:
+        raise UsageError(f"{where} is a binary file, not a tensor program (it contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                         "save the program as UTF-8") from None
 
 
 def _sizes(text: str) -> dict:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
-        if not value.strip().isdigit():
-            raise SystemExit(f"tcnb: --sizes expects name=int pairs, got {part!r}")
+        if not name.strip().isidentifier() or not value.strip().isdigit():
+            raise UsageError(f"--sizes expects name=int pairs like n=100,m=200, got {part!r}")
         out[name.strip()] = int(value)
     return out
 
@@ -67,20 +85,27 @@ def _render(e, fmt: str, sizes: dict) -> str:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        sizes = _sizes(getattr(args, "sizes", ""))
         prog = api.parse(_read(args.program))
         if args.command == "show":
             print(prog._repr_latex_() if args.format == "latex" else repr(prog))
             return 0
         if args.of not in prog:
-            raise SystemExit(f"tcnb: no expression named {args.of!r}; the program defines {', '.join(prog)}")
+            raise UsageError(f"no expression named {args.of!r}; the program defines {', '.join(prog)}")
         if args.wrt not in prog.variables:
-            raise SystemExit(f"tcnb: {args.wrt!r} is not a declared variable; declared: {', '.join(prog.variables)}")
+            raise UsageError(f"{args.wrt!r} is not a declared variable; declared: {', '.join(prog.variables)}")
         e = api.derivative(prog[args.of], prog[args.wrt], order=args.order, mode=args.mode,
                            compress=not args.no_compress)
-        print(_render(e, args.format, _sizes(args.sizes)))
+        print(_render(e, args.format, sizes))
         return 0
+    except UsageError as err:
+        print(f"tcnb: {err}", file=sys.stderr)
+        return 2
     except TcnbError as err:
         print(f"tcnb: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("tcnb: the program is nested too deeply", file=sys.stderr)
         return 2
 
 

@@ -1,6 +1,7 @@
 """The public functions: parse a program, differentiate expressions (DESIGN.md's contract)."""
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
 from . import diff, ir
@@ -95,7 +96,37 @@ def _wrt(f: Expr, w) -> Expr:
     if not isinstance(w.node, ir.Var):
         raise DerivativeError(f"can only differentiate with respect to a declared variable, not {w.display_name}",
                               expected="a name declared like  w: R[n]")
+    _same_program(f, w.node, "the variable")
     return w
+
+
+def _own_variables(f: Expr) -> dict:
+    """name -> Var for the variables f uses and those declared in its program."""
+    return {v.name: v for v in list(f.known_names) + ir.variables(f.node)}
+
+
+def _declaration(v: ir.Var) -> str:
+    return f"{v.name}: R[{', '.join(map(str, v.shape))}]" if v.shape else f"{v.name}: R"
+
+
+def _same_program(f: Expr, var: ir.Var, what: str) -> None:
+    """Refuse a variable of another program: one sharing a name with a different variable of f would
+    be bound to the same array (a wrong number or a confusing shape error later), and one f's
+    program does not declare at all is a mix-up, not a request for a zero derivative."""
+    own = _own_variables(f)
+    mine = own.get(var.name)
+    if mine is var:
+        return
+    if mine is not None:
+        raise DerivativeError(f"{what} '{var.name}' is declared as  {_declaration(var)}  but "
+                              f"{f.display_name} has its own '{var.name}', declared as  {_declaration(mine)}; "
+                              "they come from different programs",
+                              expected=f"the variable of {f.display_name}'s program")
+    if f.known_names:
+        raise DerivativeError(f"{what} '{var.name}' ({_declaration(var)}) is not a variable of "
+                              f"{f.display_name}'s program, which declares {', '.join(sorted(own))}",
+                              expected=f"a variable declared in the same program as {f.display_name} "
+                                       "(an unused one gives a zero derivative)")
 
 
 def _primed(w: Expr, taken) -> tuple:
@@ -114,10 +145,41 @@ def _result(node, f: Expr, w: Expr, label: str, extra=None) -> Expr:
                 known_names=f.known_names | w.known_names)
 
 
+# NumPy and CuPy arrays hold at most 64 axes: a derivative of higher rank could never be evaluated
+MAX_RANK = 64
+# Each order differentiates the previous result symbolically, so the expression (and the time to form
+# it) can grow by a constant factor per order: for logistic regression ×2–4 per order, 0.6 s at
+# order 10, 4 s at order 12 (2 cores). Past this, derivative() refuses instead of running for hours.
+MAX_ORDER = 10
+
+
+def _check_rank(rank: int, what: str) -> None:
+    if rank > MAX_RANK:
+        raise DerivativeError(f"{what} would have {rank} axes; NumPy and CuPy arrays hold at most {MAX_RANK}",
+                              expected="a lower order, or a variable with fewer axes")
+
+
+def _order(order) -> int:
+    """A plain non-negative integer order (not a bool or a float), at most MAX_ORDER."""
+    if isinstance(order, bool) or not hasattr(type(order), "__index__"):
+        raise DerivativeError(f"order must be a non-negative integer, got {order!r}")
+    order = operator.index(order)
+    if order < 0:
+        raise DerivativeError(f"order must be a non-negative integer, got {order}")
+    if order > MAX_ORDER:
+        raise DerivativeError(
+            f"order {order} is too high: tcnb derives orders up to {MAX_ORDER}, because each order "
+            "differentiates the previous result symbolically and the expression can grow by a "
+            "constant factor per order (logistic regression: 0.6 s at order 10, 4 s at order 12)",
+            expected=f"order <= {MAX_ORDER}; for more, apply tcnb.jacobian to the result yourself")
+    return order
+
+
 def jacobian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
     """d f / d w as one tensor expression, axes (f's axes, w's axes) — jax.jacobian's layout."""
     f = _as_expr(f, "the function")
     w = _wrt(f, w)
+    _check_rank(f.rank + w.rank, f"the Jacobian of {f.display_name} by {w.name}")
     node = diff.jacobian(f.node, w.node, mode or DEFAULT_MODE, compress)
     return _result(node, f, w, f"d{f.name or 'f'}/d{w.name}")
 
@@ -143,10 +205,11 @@ def hessian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
 
 def derivative(f: Expr, w, order: int = 1, mode: str | None = None, compress: bool = True) -> Expr:
     """The order-th derivative: jacobian applied order times; shape f.shape + order * w.shape."""
-    if not isinstance(order, int) or order < 0:
-        raise DerivativeError(f"order must be a non-negative integer, got {order!r}")
+    order = _order(order)
     out = _as_expr(f, "the function")
     wv = _wrt(out, w) if order else None
+    if order:
+        _check_rank(out.rank + order * wv.rank, f"the order-{order} derivative of {out.display_name} by {wv.name}")
     for _ in range(order):
         out = jacobian(out, wv, mode, compress)
     if order:
@@ -165,6 +228,23 @@ def hvp(f: Expr, w, v, mode: str | None = None, compress: bool = True) -> Expr:
     if v.shape != w.shape:
         raise ShapeError(f"the direction {v.display_name} has shape {shape_str(v.shape)}",
                          expected=f"the shape of {w.name}, {shape_str(w.shape)}")
+    _direction(f, w, v)
     node = diff.hvp(f.node, w.node, v.node, mode or DEFAULT_MODE, compress)
     return Expr(node, f"Hv_{w.name} {f.name or 'f'}", indices=w.indices,
                 known_names=f.known_names | v.known_names)
+
+
+def _direction(f: Expr, w: Expr, v: Expr) -> None:
+    """The direction of an hvp is its own input: not a variable f uses (its array would be both the
+    point and the direction), and no variable of another program named like one of f's."""
+    used = set(ir.variables(f.node))
+    if v.node in used:
+        raise DerivativeError(f"the direction {v.display_name} is a variable of {f.display_name}: "
+                              "H v needs a direction of its own",
+                              expected=f"a new variable shaped like {w.name}, declared like  "
+                                       f"v: R[{', '.join(map(str, w.shape))}]")
+    own = _own_variables(f)
+    what = "the direction" if isinstance(v.node, ir.Var) else f"the direction {v.display_name} uses the variable"
+    for var in ir.variables(v.node):
+        if var.name in own and own[var.name] is not var:
+            _same_program(f, var, what)

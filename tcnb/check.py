@@ -6,13 +6,18 @@ inputs and says whether they agree — and if not, where they differ most and by
 """
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import api
+from .config import config, human_bytes
 from .dims import resolve_shape
-from .errors import DerivativeError, TcnbError
+from .errors import DerivativeError, MemoryBudgetError, ShapeError, TcnbError
 from .expr import Expr
 
 
@@ -37,12 +42,52 @@ class CheckResult:
         return f"<div style='color:{colour}'><b>{'✓' if self.ok else '✗'}</b> {self.message}</div>"
 
 
+def _positive_sizes(sizes) -> dict:
+    if not isinstance(sizes, Mapping):
+        raise ShapeError(f"sizes must map dimension names to sizes, got {type(sizes).__name__}",
+                         expected="sizes={'m': 6, 'n': 4}")
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ShapeError(f"size {name}={size!r}: a size is a positive integer", expected="sizes={'m': 6, 'n': 4}")
+    return {str(name): int(size) for name, size in sizes.items()}
+
+
 def _random_inputs(expr: Expr, sizes: dict, rng) -> dict:
-    out = {}
-    for v in expr.known_names:
-        shape = resolve_shape(v.shape, sizes)
-        out[v.name] = rng.normal(size=shape)
-    return out
+    """Standard normal arrays for expr's variables; refused past the memory budget before allocating."""
+    shapes = {v.name: resolve_shape(v.shape, sizes) for v in expr.known_names}
+    total = 0
+    for name, shape in shapes.items():
+        if any(d < 0 for d in shape):
+            raise ShapeError(f"with these sizes {name} would have the shape {shape}", expected="larger sizes")
+        total += 8 * math.prod(shape)
+    if total > config.memory_budget:
+        raise MemoryBudgetError(f"the random inputs would take {human_bytes(total)}, over the memory budget "
+                                f"of {human_bytes(config.memory_budget)}", expected="smaller sizes")
+    return {name: rng.normal(size=shape) for name, shape in sorted(shapes.items())}
+
+
+def _tolerance(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+        raise DerivativeError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _call(candidate, arrays: dict) -> np.ndarray:
+    """The student's function applied to the arrays (its own errors are its own: they propagate)."""
+    try:
+        inspect.signature(candidate).bind(**arrays)
+    except TypeError as exc:
+        raise DerivativeError(f"your function cannot take the arrays as keyword arguments ({exc})",
+                              expected=f"def candidate({', '.join(arrays)}): ...") from None
+    except ValueError:  # no signature to inspect (some builtins): just call it
+        pass
+    out = candidate(**arrays)
+    try:
+        if out is None:
+            raise TypeError
+        return np.asarray(out, dtype=float)
+    except (TypeError, ValueError):
+        raise DerivativeError(f"your function returned {type(out).__name__}, not an array of numbers") from None
 
 
 def check(candidate, f: Expr, wrt, order: int = 1, *, sizes: dict | None = None, seed: int = 0,
@@ -51,20 +96,25 @@ def check(candidate, f: Expr, wrt, order: int = 1, *, sizes: dict | None = None,
 
     candidate: source text of one expression in f's program (e.g. "-X.T @ (y * sigmoid(-y * (X @ w)))"),
     an Expr, or a callable taking the arrays as keyword arguments. Inputs: ``arrays`` where given,
-    random normal arrays of ``sizes`` (e.g. sizes={"m": 6, "n": 4}) otherwise.
+    random normal arrays of ``sizes`` (e.g. sizes={"m": 6, "n": 4}) otherwise. Bad arguments raise a
+    TcnbError; only the candidate function's own exceptions propagate as they are.
     """
-    rng = np.random.default_rng(seed)
+    derivative = api.derivative(f, wrt, order=order)  # checks f, wrt and order first
+    rtol, atol = _tolerance(rtol, "rtol"), _tolerance(atol, "atol")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise DerivativeError(f"seed must be an integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed) % 2**64)
     if not arrays:
         if not sizes:
             raise DerivativeError("check needs arrays or sizes", expected="sizes={'n': 4, ...} or X=..., w=...")
-        arrays = _random_inputs(f, sizes, rng)
-    reference = np.asarray(api.derivative(f, wrt, order=order).evaluate(**arrays))
+        arrays = _random_inputs(f, _positive_sizes(sizes), rng)
+    reference = np.asarray(derivative.evaluate(**arrays))
     if isinstance(candidate, str):
         candidate = _parse_in_context(candidate, f)
     if isinstance(candidate, Expr):
         got = np.asarray(candidate.evaluate(**{k: v for k, v in arrays.items()}))
     elif callable(candidate):
-        got = np.asarray(candidate(**arrays), dtype=float)
+        got = _call(candidate, arrays)
     else:
         raise DerivativeError(f"cannot check a {type(candidate).__name__}",
                               expected="source text, an Expr, or a function of the arrays")
@@ -128,16 +178,19 @@ def _parse_in_context(text: str, f: Expr) -> Expr:
     try:
         prog = api.parse("\n".join(decls + [prefix + text]))
     except TcnbError as err:
-        if err.line != len(decls) + 1 or "\n" in text:
+        if err.line is None or err.line <= len(decls):
             raise
         # point into the student's formula, not into the program check builds around it
         expected = err.expected
         if err.message.startswith("undeclared name"):
             names = ", ".join(sorted(v.name for v in f.known_names))
             expected = f"only the variables {names} (write intermediate quantities out in full)"
-        col = None if err.col is None else max(err.col - len(prefix), 0)
+        k = err.line - len(decls)  # the line of the formula, 1-based
+        shift = len(prefix) if k == 1 else 0
+        col = None if err.col is None else max(err.col - shift, 0)
+        lines = text.splitlines() or [""]
         located = type(err).__new__(type(err))
-        TcnbError.__init__(located, f"in your formula: {err.message}", col=col, source_line=text,
-                           expected=expected)
+        TcnbError.__init__(located, f"in your formula: {err.message}", line=k if len(lines) > 1 else None,
+                           col=col, source_line=lines[min(k, len(lines)) - 1], expected=expected)
         raise located from None
     return prog[name]

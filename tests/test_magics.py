@@ -1,10 +1,15 @@
 """The %%tensor / %%derive magics in a real IPython InteractiveShell: binding, options, display,
-and every error path (short message with a caret, no traceback, namespace exactly unchanged)."""
+and every error path (the cell fails, with a short message and a caret, no traceback, and the
+namespace exactly unchanged)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("IPython")
 
@@ -12,7 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
 import tcnb  # noqa: E402
 from tcnb.notebook import display as D  # noqa: E402
-from tcnb.notebook.magics import TensorMagics  # noqa: E402
+from tcnb.notebook.magics import CellError, TensorMagics  # noqa: E402
 
 LOGREG = """X: R[m, n]
 y: R[m]
@@ -41,12 +46,12 @@ def ip(shell):
     """The shell with the extension loaded, no program yet, and the user namespace restored after
     the test (cheaper than shell.reset(), which collects garbage every time)."""
     magics = shell.magics_manager.registry["TensorMagics"]
-    magics.last_program = magics.last_program_name = None
+    magics.last_program = magics.last_program_name = magics.last_failure = None
     saved = dict(shell.user_ns)
     yield shell
     shell.user_ns.clear()
     shell.user_ns.update(saved)
-    magics.last_program = magics.last_program_name = None
+    magics.last_program = magics.last_program_name = magics.last_failure = None
 
 
 @pytest.fixture
@@ -61,6 +66,13 @@ def run(ip, src):
     """Run a cell without touching the history variables (_i, In, Out), so the namespace can be
     compared exactly before and after."""
     return ip.run_cell(src, store_history=False)
+
+
+def assert_failed(result):
+    """The cell failed the IPython way (Run All and nbconvert stop), with tcnb's own error."""
+    assert not result.success
+    assert isinstance(result.error_in_exec, CellError), repr(result.error_in_exec)
+    assert isinstance(result.error_in_exec, tcnb.TcnbError)
 
 
 def snapshot(ip):
@@ -156,7 +168,7 @@ def test_line_is_not_variable_expanded(ip, shown, capsys):
     ip.user_ns["p"] = "expanded"
     before = snapshot(ip)
     for line in ("{p}", "$p"):
-        run(ip, f"%%tensor {line}\n" + LOGREG)
+        assert_failed(run(ip, f"%%tensor {line}\n" + LOGREG))
         text = assert_short_error(capsys.readouterr(), line, "not a valid Python name", caret=False)
         assert "expanded" not in text
     assert_unchanged(ip, before)
@@ -283,8 +295,13 @@ def test_tensor_errors(ip, shown, capsys, cell, fragments, col):
     if col is not None:
         assert caret_column(text) == col
     assert_unchanged(ip, before)
-    assert magics.last_program is last  # %%derive still resolves from the last good program
-    assert result.error_in_exec is None  # the magic reported it; nothing escaped
+    assert_failed(result)
+    # %%derive does not fall back on the last good program: it says the last one failed
+    assert magics.last_program is None and last is not None
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)"))
+    assert_short_error(capsys.readouterr(), "last %%tensor cell failed", "--program", caret=False)
+    assert_unchanged(ip, before)
+    assert run(ip, "%%derive --program ok --show none\ng = grad(f, w)").success  # explicit is fine
 
 
 DERIVE_ERRORS = [  # cell, fragments, caret column (None: no caret expected)
@@ -328,7 +345,7 @@ def test_derive_errors_leave_namespace_unchanged(ip, shown, capsys, cell, fragme
     assert caret_column(text) == col, text
     assert_unchanged(ip, before)
     assert shown == []
-    assert result.error_in_exec is None
+    assert_failed(result)
 
 
 USAGE_ERRORS = [
@@ -346,14 +363,14 @@ def test_derive_usage_errors(ip, shown, capsys, line, fragment):
     run(ip, "%%tensor logreg\n" + LOGREG)
     ip.user_ns["notprog"] = 42
     before = snapshot(ip)
-    run(ip, line + "\ng = grad(f, w)")
+    assert_failed(run(ip, line + "\ng = grad(f, w)"))
     assert_short_error(capsys.readouterr(), "UsageError", fragment, caret=False)
     assert_unchanged(ip, before)
 
 
 def test_derive_without_program(ip, shown, capsys):
     before = snapshot(ip)
-    run(ip, "%%derive\ng = grad(f, w)")
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)"))
     assert_short_error(capsys.readouterr(), "no program yet", "%%tensor", caret=False)
     assert_unchanged(ip, before)
 
@@ -361,7 +378,7 @@ def test_derive_without_program(ip, shown, capsys):
 def test_derive_empty_cell(ip, shown, capsys):
     run(ip, "%%tensor logreg\n" + LOGREG)
     before = snapshot(ip)
-    run(ip, "%%derive\n# nothing here\n")
+    assert_failed(run(ip, "%%derive\n# nothing here\n"))
     assert_short_error(capsys.readouterr(), "nothing to derive", caret=False)
     assert_unchanged(ip, before)
 
@@ -374,11 +391,11 @@ def test_internal_errors_are_short(ip, shown, capsys, monkeypatch):
         raise ZeroDivisionError("inside tcnb")
 
     monkeypatch.setattr(tcnb, "hessian", broken)
-    run(ip, "%%derive\ng = grad(f, w)\nH = hessian(f, w)")
+    assert_failed(run(ip, "%%derive\ng = grad(f, w)\nH = hessian(f, w)"))
     assert_short_error(capsys.readouterr(), "InternalError", "ZeroDivisionError", "line 2")
     assert_unchanged(ip, before)
     monkeypatch.setattr(tcnb, "parse", broken)
-    run(ip, "%%tensor again\n" + LOGREG)
+    assert_failed(run(ip, "%%tensor again\n" + LOGREG))
     assert_short_error(capsys.readouterr(), "InternalError", "parsing", caret=False)
     assert_unchanged(ip, before)
 
@@ -428,3 +445,161 @@ def test_structured_and_stats_views():
     st = H.stats(n=100, k=5)
     page = D.StatsView(st, "at n=100")._repr_mimebundle_()["text/html"]
     assert "FLOPs" in page and "at n=100" in page
+
+
+# ------------------------------------------------------------------------------------ failing cells fail
+
+def test_failed_tensor_cell_fails_and_clobbers_nothing(ip, shown, capsys):
+    """A cell that would bind model, z and f fails at its last line: the user's own values stay."""
+    ip.user_ns.update(model="my model", z="my z", f="my f")
+    before = snapshot(ip)
+    result = run(ip, "%%tensor model\nX: R[m, n]\nw: R[n]\nz = X @ w\nf = sum(z) + q")
+    assert_failed(result)
+    assert_short_error(capsys.readouterr(), "TensorSyntaxError", "line 4", "undeclared name 'q'")
+    assert_unchanged(ip, before)
+    assert shown == []
+
+
+def test_typo_in_an_edited_model_does_not_give_the_old_gradient(ip, shown, capsys):
+    """The issue's case: after a failed %%tensor, %%derive said nothing and used the old program."""
+    assert run(ip, "%%tensor model\nw: R[n]\nf = sum(w * w)").success
+    assert run(ip, "%%derive --show none\ng = grad(f, w)").success
+    old_g = ip.user_ns["g"]
+    assert_failed(run(ip, "%%tensor model\nw: R[n]\nf = sum(exp(w) * w) +"))   # the edit has a typo
+    capsys.readouterr()
+    result = run(ip, "%%derive --show none\ng = grad(f, w)")
+    assert_failed(result)
+    assert_short_error(capsys.readouterr(), "UsageError", "last %%tensor cell failed",
+                       "TensorSyntaxError at line 2", caret=False)
+    assert ip.user_ns["g"] is old_g
+    assert run(ip, "%%tensor model\nw: R[n]\nf = sum(exp(w) * w)").success  # fixed: derive works again
+    assert run(ip, "%%derive --show none\ng = grad(f, w)").success
+    assert ip.user_ns["g"] == tcnb.grad(ip.user_ns["model"]["f"], ip.user_ns["model"]["w"])
+
+
+def test_a_failed_derive_keeps_the_program(ip, shown, capsys):
+    run(ip, "%%tensor logreg\n" + LOGREG)
+    assert_failed(run(ip, "%%derive\ng = grad(z, w)"))
+    assert run(ip, "%%derive --show none\ng = grad(f, w)").success
+
+
+def test_the_shell_shows_only_the_short_lines(ip, shown, capsys):
+    run(ip, "%%tensor logreg\n" + LOGREG)
+    capsys.readouterr()
+    result = run(ip, "%%derive\nH = hessian(f, q)")
+    err = result.error_in_exec
+    assert err._render_traceback_() == [
+        "NameError: line 1, column 16: unknown name 'q' (names here: X, y, w, v, z, f)",
+        "    H = hessian(f, q)",
+        "                   ^"]
+    out = capsys.readouterr()
+    assert (out.out + out.err).strip().splitlines() == err._render_traceback_()
+
+
+@pytest.mark.parametrize("name", ["for", "None", "True", "class", "lambda", "1abc", "a-b"])
+def test_keywords_and_non_identifiers_are_not_program_names(ip, shown, capsys, name):
+    before = snapshot(ip)
+    assert_failed(run(ip, f"%%tensor {name}\n" + LOGREG))
+    why = "a Python keyword" if name.isidentifier() else "not a valid Python name"
+    assert_short_error(capsys.readouterr(), "UsageError", repr(name), why, caret=False)
+    assert_unchanged(ip, before)
+    assert name not in ip.user_ns
+
+
+def test_soft_keywords_are_names(ip, shown):
+    assert run(ip, "%%tensor match --no-display\n" + LOGREG).success
+    assert isinstance(ip.user_ns["match"], tcnb.Program)
+
+
+def test_program_option_refuses_keywords(ip, shown, capsys):
+    run(ip, "%%tensor logreg\n" + LOGREG)
+    assert_failed(run(ip, "%%derive --program for\ng = grad(f, w)"))
+    assert_short_error(capsys.readouterr(), "--program 'for' is a Python keyword", caret=False)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("line,fragment", [
+    ("D = derivative(f, w, order=100000)", "order 100000 is too high"),
+    ("D = derivative(f, w, 11)", "order 11 is too high"),
+])
+def test_derive_order_is_bounded(ip, shown, capsys, line, fragment):
+    run(ip, "%%tensor logreg\n" + LOGREG)
+    before = snapshot(ip)
+    assert_failed(run(ip, "%%derive\n" + line))
+    assert_short_error(capsys.readouterr(), "DerivativeError", fragment)
+    assert_unchanged(ip, before)
+
+
+# ------------------------------------------------------------------------------------ %tensor_bench
+
+@pytest.fixture
+def bench_ip(ip):
+    from tcnb.bench import magic
+    magic.register(ip)
+    run(ip, "%%tensor logreg --no-display\n" + LOGREG)
+    ip.user_ns["_bench"] = "mine"
+    return ip
+
+
+FAST = "--sizes 'n=3 m=4' --no-progress --quiet --repeat-time 0.01"
+
+
+@pytest.mark.parametrize("line,fragment", [
+    ("nope", "no expression named 'nope'"),
+    (f"f --wrt nope {FAST}", "'nope' is not a variable"),
+    (f"f --wrt w --kind bogus {FAST}", "kind must be one of"),
+    (f"f --wrt w --backends nmupy --baselines none {FAST}", "--backends: unknown 'nmupy'"),
+    (f"f --wrt w --backends numpy --baselines jaxx {FAST}", "--baselines: unknown 'jaxx'"),
+    (f"f --wrt w --modes sideways --baselines none {FAST}", "--modes: unknown 'sideways'"),
+    (f"f --wrt w --inputs y {FAST}", "--inputs 'y': expected name=kind"),
+    (f"f --wrt w --as for {FAST}", "--as 'for'"),
+    ("f --budget abc", "argument --budget: invalid float value: 'abc'"),
+    ("f --frobnicate", "unrecognized arguments: --frobnicate"),
+    ("'f", "No closing quotation"),
+])
+def test_tensor_bench_failures_fail_the_cell(bench_ip, shown, capsys, line, fragment):
+    from tcnb.bench.magic import BenchMagicError
+    before = snapshot(bench_ip)
+    result = run(bench_ip, "%tensor_bench " + line)
+    assert not result.success and isinstance(result.error_in_exec, BenchMagicError)
+    text = assert_short_error(capsys.readouterr(), "%tensor_bench:", fragment, caret=False)
+    assert len(text.strip().splitlines()) == 1 and "usage: %tensor_bench [" not in text
+    assert_unchanged(bench_ip, before)
+
+
+def test_tensor_bench_success_binds(bench_ip, shown):
+    result = run(bench_ip, f"%tensor_bench f --wrt w --kind grad --backends numpy --baselines none {FAST} --as res")
+    assert result.success and result.error_in_exec is None
+    assert {r["status"] for r in bench_ip.user_ns["res"].records} == {"ok"}
+
+
+# ------------------------------------------------------------------------------------ garbage into %%derive
+
+DERIVE_TOKENS = ["g", "H", " = ", "=", "grad", "hessian", "jacobian", "derivative", "hvp", "(", ")", "f", "w", "v",
+                 "z", "X", ", ", "order=", "mode=", "compress=", "'forward'", "True", "1", "-1", "10**9", "100000",
+                 "1.5", "*", "**", "[", "]", "#", "\n", " ", "\\", "'", '"', "lambda", ":", "\x00", "\ufeff", "é",
+                 "0x", "_", "e9", "@", "if", "."]
+DERIVE_GARBAGE = st.one_of(st.text(min_size=1, max_size=30),
+                           st.lists(st.sampled_from(DERIVE_TOKENS), min_size=1, max_size=12).map("".join))
+
+
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(cell=DERIVE_GARBAGE)
+def test_garbage_derive_cells_get_short_messages(shell, cell):
+    """Only tcnb's own CellError (never InternalError, a bare exception inside tcnb) ends a cell."""
+    magics = shell.magics_manager.registry["TensorMagics"]
+    magics.last_program, magics.last_failure = tcnb.parse(LOGREG), None
+    saved = dict(shell.user_ns)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            result = shell.run_cell("%%derive --show none\n" + cell, store_history=False)
+    finally:
+        shell.user_ns.clear()
+        shell.user_ns.update(saved)
+        magics.last_program = None
+    err = result.error_in_exec
+    if err is not None and cell.strip():
+        assert isinstance(err, CellError) and err.kind != "InternalError", (cell, repr(err))
+    assert "Traceback" not in out.getvalue(), out.getvalue()

@@ -74,10 +74,7 @@ def test_notebook_executes(path, monkeypatch):
     for k, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        for out in cell.outputs:
-            assert out.output_type != "error", f"cell {k}: {out.get('ename')}: {out.get('evalue')}"
-            if out.output_type == "stream":
-                assert "Traceback" not in out.text, f"cell {k} printed a traceback:\n{out.text}"
+        _check_outputs(k, cell)
         timing = cell.metadata.get("execution", {})
         if "iopub.execute_input" in timing:
             t0 = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
@@ -88,3 +85,78 @@ def test_notebook_executes(path, monkeypatch):
     print(f"{path.name}: cells ran in {seconds:.1f} s", file=sys.stderr)
     budget = BUDGET_S.get(path.name)
     assert budget is None or seconds < budget, f"{path.name} took {seconds:.0f} s (budget {budget} s)"
+
+
+def _check_outputs(k: int, cell) -> None:
+    """No tracebacks; an error only in a cell tagged raises-exception (a deliberate mistake of the
+    tour), and there it must be tcnb's short message, not a traceback from its insides."""
+    errors = [out for out in cell.outputs if out.output_type == "error"]
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            assert "Traceback" not in out.text, f"cell {k} printed a traceback:\n{out.text}"
+    if "raises-exception" not in cell.metadata.get("tags", []):
+        assert not errors, f"cell {k}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+        return
+    assert len(errors) == 1, f"cell {k} is tagged raises-exception but did not fail"
+    text = "\n".join(errors[0].traceback)
+    assert "Traceback" not in text and 'File "' not in text and len(text.splitlines()) <= 4, text
+
+
+# ------------------------------------------------------------------------------------ failing cells stop a run
+
+FAILING = "%%tensor model\nX: R[m, n]\nw: R[n]\nz = X @ w\nf = sum(z) + q"
+
+
+def _client(nb, monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")
+    return nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                   resources={"metadata": {"path": str(tmp_path)}})
+
+
+def _assert_short(text: str):
+    assert "undeclared name 'q'" in text and "f = sum(z) + q" in text and "^" in text, text
+    assert "Traceback" not in text and "tcnb/notebook" not in text and "magics.py" not in text, text
+
+
+def test_a_failing_tensor_cell_stops_execution(monkeypatch, tmp_path):
+    """What Run All / nbconvert --execute / nbmake / papermill see: the failing cell ends the run."""
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[v4.new_code_cell("%load_ext tcnb"), v4.new_code_cell(FAILING),
+                                v4.new_code_cell("print('after the failure')")])
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as info:
+        _client(nb, monkeypatch, tmp_path).execute()
+    _assert_short(str(info.value))
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert len(errors) == 1
+    _assert_short("\n".join(errors[0].traceback))
+    assert len(errors[0].traceback) <= 4
+    assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None  # never ran
+
+
+def test_in_a_kernel_a_failed_cell_binds_nothing_and_derive_refuses(monkeypatch, tmp_path):
+    v4 = nbformat.v4
+    cells = [v4.new_code_cell("%load_ext tcnb"),
+             v4.new_code_cell("%%tensor model --no-display\nw: R[n]\nf = sum(w * w)"),
+             v4.new_code_cell("f, z = 'my f', 'my z'"),
+             v4.new_code_cell(FAILING),
+             v4.new_code_cell("assert (f, z) == ('my f', 'my z') and isinstance(model, __import__('tcnb').Program)\n"
+                              "assert 'X' not in model"),
+             v4.new_code_cell("%%derive\ng = grad(f, w)"),
+             v4.new_code_cell(FAILING, metadata={"tags": ["raises-exception"]}),
+             v4.new_code_cell("assert 'g' not in globals()")]
+    nb = v4.new_notebook(cells=cells)
+    client = _client(nb, monkeypatch, tmp_path)
+    CellExecutionError = nbclient.exceptions.CellExecutionError
+    with client.setup_kernel():
+        for k in (0, 1, 2):
+            client.execute_cell(nb.cells[k], k)
+        with pytest.raises(CellExecutionError) as info:
+            client.execute_cell(nb.cells[3], 3)
+        _assert_short(str(info.value))
+        client.execute_cell(nb.cells[4], 4)  # the user's f and z and the old program are untouched
+        with pytest.raises(CellExecutionError, match="last %%tensor cell failed"):
+            client.execute_cell(nb.cells[5], 5)
+        client.execute_cell(nb.cells[6], 6)  # tagged raises-exception: the run goes on
+        assert [o.output_type for o in nb.cells[6].outputs] == ["error"]
+        client.execute_cell(nb.cells[7], 7)

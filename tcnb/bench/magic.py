@@ -13,23 +13,38 @@ or all), ``--budget`` (seconds per point), ``--memory`` (e.g. 2GB), ``--repeat-t
 repeats per point), ``--seed``, ``--inputs "y=pm1 W*=scaled"``, ``--no-progress``, ``--quiet`` (bind,
 do not display).
 
-``register(ipython)`` adds the magic; tcnb's notebook layer calls it from ``%load_ext tcnb``.
+``register(ipython)`` adds the magic (``from tcnb.bench import magic; magic.register(get_ipython())``).
+Bad arguments raise :class:`BenchMagicError`: the cell fails (Run All stops there) with one line, no
+traceback; a misspelt backend, baseline or mode is such an error, not an "unavailable" record.
 """
 from __future__ import annotations
 
 import argparse
+import keyword
 import shlex
+
+from ..errors import TcnbError
 
 
 class BenchMagicError(Exception):
-    """Bad %tensor_bench arguments; shown as one line, not a traceback."""
+    """Bad %tensor_bench arguments: the cell fails (Run All stops) and shows one line, no traceback."""
 
     def _render_traceback_(self):
         return [f"%tensor_bench: {self}"]
 
 
+USAGE = ("usage: %tensor_bench EXPR [--wrt W] [--kind hessian|grad|jacobian|hvp|value] "
+         "[--sizes \"n=10,30,100 m=2*n\"] [--backends numpy,cupy] [--baselines autograd,jax,torch] "
+         "[--budget S] [--memory 2GB] [--as NAME]")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the usage to stderr and exit
+        raise BenchMagicError(f"{message} ({USAGE})")
+
+
 def _parser():
-    ap = argparse.ArgumentParser(prog="%tensor_bench", add_help=False)
+    ap = _Parser(prog="%tensor_bench", add_help=False)
     ap.add_argument("expr")
     ap.add_argument("--wrt", default=None)
     ap.add_argument("--kind", default=None)
@@ -79,25 +94,49 @@ def _split(text):
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _known(option: str, names, known) -> None:
+    """A misspelt backend, baseline, mode or device is an error, not an "unavailable" record."""
+    for name in names or ():
+        if name not in known:
+            raise BenchMagicError(f"{option}: unknown {name!r} (choose from {', '.join(known)})")
+
+
+def _inputs(text: str) -> dict:
+    out = {}
+    for item in text.split():
+        name, eq, kind = item.partition("=")
+        if not eq or not name or not kind:
+            raise BenchMagicError(f"--inputs {item!r}: expected name=kind pairs, e.g. \"y=pm1 W*=scaled\"")
+        out[name] = kind
+    return out
+
+
 def parse_line(line: str) -> dict:
     """The keyword arguments of compare() for a %tensor_bench line (plus 'expr', 'name', 'quiet')."""
+    from ..backend.namespace import _ALIASES as BACKENDS
+    from .baselines import FRAMEWORKS
+    from .compare import ALL_MODES
     try:
         args = _parser().parse_args(shlex.split(line))
-    except SystemExit:
-        raise BenchMagicError("usage: %tensor_bench EXPR [--wrt W] [--kind hessian|grad|jacobian|hvp|value] "
-                              "[--sizes \"n=10,30,100 m=2*n\"] [--backends numpy,cupy] "
-                              "[--baselines autograd,jax,torch] [--budget S] [--memory 2GB] [--as NAME]") from None
-    except ValueError as exc:
+    except ValueError as exc:  # shlex: an unclosed quote
         raise BenchMagicError(str(exc)) from None
+    if not args.name.isidentifier() or keyword.iskeyword(args.name):
+        raise BenchMagicError(f"--as {args.name!r} is not a name a result can be bound to")
     kw = {"wrt": args.wrt, "kind": args.kind, "sizes": parse_sizes(args.sizes),
           "backends": _split(args.backends), "baselines": _split(args.baselines),
           "baseline_devices": args.devices if args.devices == "auto" else _split(args.devices),
           "time_budget_s": args.budget, "memory_budget": args.memory, "target_s": args.repeat_time,
           "seed": args.seed, "progress": not args.no_progress}
+    _known("--backends", kw["backends"], tuple(BACKENDS))
+    _known("--baselines", kw["baselines"], FRAMEWORKS)
+    if args.devices != "auto":
+        _known("--devices", kw["baseline_devices"], ("cpu", "gpu"))
     if args.modes:
         kw["modes"] = "all" if args.modes == "all" else _split(args.modes)
+        if kw["modes"] != "all":
+            _known("--modes", kw["modes"], ALL_MODES)
     if args.inputs:
-        kw["inputs"] = dict(item.split("=", 1) for item in args.inputs.split())
+        kw["inputs"] = _inputs(args.inputs)
     return {"expr": args.expr, "name": args.name, "quiet": args.quiet, "kwargs": kw}
 
 
@@ -111,8 +150,13 @@ def tensor_bench(line: str, ipython=None):
     expr = ns[spec["expr"]]
     try:
         res = compare(expr, **spec["kwargs"])
+    except TcnbError:
+        raise  # its own short message (_render_traceback_)
     except (ValueError, TypeError) as exc:
         raise BenchMagicError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a short message, and the cell still fails
+        raise BenchMagicError(f"tcnb failed ({type(exc).__name__}: {exc}); this is a bug in tcnb, "
+                              "please report it with the line") from None
     ns[spec["name"]] = res
     if not spec["quiet"]:
         try:

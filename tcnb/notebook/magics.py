@@ -7,13 +7,15 @@
     f = sum(log(1 + exp(-y * (X @ w))))
 
 A cell either succeeds completely or changes nothing: names are bound in the user namespace only
-after every line worked. Errors are printed as a short message with the source line and a caret,
-never as a traceback from tcnb's insides.
+after every line worked. A cell that fails raises a :class:`CellError`, so IPython marks it failed
+(Run All, ``nbconvert --execute``, nbmake and papermill stop there) and shows only its short message
+with the source line and a caret, never a traceback from tcnb's insides. After a failed ``%%tensor``
+cell, ``%%derive`` refuses to fall back on an older program.
 """
 from __future__ import annotations
 
 import ast
-import sys
+import keyword
 from dataclasses import dataclass
 
 from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
@@ -29,13 +31,28 @@ CALLS = {"grad": (2, 2), "jacobian": (2, 2), "hessian": (2, 2), "derivative": (2
 KEYWORDS = {"mode": str, "compress": bool, "order": int}
 
 
-class CellError(Exception):
-    """A bad cell: ``message`` located at (1-based) ``line`` and (0-based) ``col`` of the cell."""
+class CellError(tcnb.TcnbError):
+    """A bad cell: ``message`` located at (1-based) ``line`` and (0-based) ``col`` of the cell.
+
+    Raised out of a magic it fails the cell the IPython way; ``_render_traceback_`` makes IPython
+    (and Jupyter's error output) show the short located message instead of a traceback.
+    """
 
     def __init__(self, message: str, line: int | None = None, col: int | None = None,
                  kind: str = "DeriveError"):
-        super().__init__(message)
-        self.message, self.line, self.col, self.kind = message, line, col, kind
+        super().__init__(message, line=line, col=col)
+        self.kind = kind
+        self.source = ""  # the cell's text, attached where the magic raises it
+
+    def in_cell(self, source: str) -> "CellError":
+        self.source = source
+        return self
+
+    def __str__(self):
+        return format_error(self.kind, self.message, self.source, self.line, self.col)
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self).splitlines()
 
 
 def format_error(kind: str, message: str, source: str, line: int | None, col: int | None) -> str:
@@ -65,6 +82,14 @@ def _internal(exc: BaseException, what: str, line=None, col=None) -> CellError:
     text = str(exc).splitlines()[0] if str(exc) else ""
     return CellError(f"tcnb failed while {what} ({type(exc).__name__}{': ' + text if text else ''}); "
                      "this is a bug in tcnb, please report it with the cell", line, col, "InternalError")
+
+
+def check_name(name: str, what: str) -> str:
+    """A name a cell may bind or look up: a Python identifier that is not a keyword."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        why = "a Python keyword" if keyword.iskeyword(name) else "not a valid Python name"
+        raise CellError(f"{what} {name!r} is {why}", kind="UsageError")
+    return name
 
 
 # ------------------------------------------------------------------------------------ %%derive lines
@@ -161,17 +186,14 @@ class TensorMagics(Magics):
         super().__init__(shell)
         self.last_program = None
         self.last_program_name = None
+        self.last_failure = None  # "TensorSyntaxError at line 3" after a failed %%tensor cell
 
     # ---------------------------------------------------------------- helpers
-    def _report(self, err: CellError, source: str) -> None:
-        print(format_error(err.kind, err.message, source, err.line, err.col), file=sys.stderr)
-
-    def _args(self, fn, line: str, source: str):
+    def _args(self, fn, line: str):
         try:
             return parse_argstring(fn, line)
         except Exception as exc:  # UsageError from argparse: short message, nothing bound
-            self._report(CellError(str(exc).strip().splitlines()[-1], kind="UsageError"), source)
-            return None
+            raise CellError(str(exc).strip().splitlines()[-1], kind="UsageError") from None
 
     # ---------------------------------------------------------------- %%tensor
     @cell_magic
@@ -184,32 +206,36 @@ class TensorMagics(Magics):
         """Parse the cell as a tcnb tensor program, show it (LaTeX + DAG) and bind it.
 
         Each definition is bound by its own name; ``name``, when given, binds the Program.
-        The program becomes the one ``%%derive`` resolves names from.
+        The program becomes the one ``%%derive`` resolves names from. A failed cell binds nothing
+        and leaves ``%%derive`` without a program (it says so instead of using an older one).
         """
-        args = self._args(self.tensor, line, cell)
-        if args is None:
-            return
         try:
-            if args.name is not None and not args.name.isidentifier():
-                raise CellError(f"{args.name!r} is not a valid Python name", kind="UsageError")
-            try:
-                prog = tcnb.parse(cell)
-            except tcnb.TcnbError as err:
-                raise _tcnb_error(err, cell) from None
-            except RecursionError:
-                raise CellError("the program is nested too deeply", kind="TensorSyntaxError") from None
-            except Exception as exc:  # noqa: BLE001 - never a traceback from tcnb's insides
-                raise _internal(exc, "parsing the program") from None
-            bindings = dict(prog.definitions)
-            if args.name:
-                bindings[args.name] = prog
+            args, prog, bindings = self._tensor_cell(line, cell)
         except CellError as err:
-            self._report(err, cell)
-            return
+            self.last_program, self.last_program_name = None, None
+            self.last_failure = err.kind + (f" at line {err.line}" if err.line is not None else "")
+            raise err.in_cell(cell) from None
         self.shell.push(bindings)
-        self.last_program, self.last_program_name = prog, args.name
+        self.last_program, self.last_program_name, self.last_failure = prog, args.name, None
         if not args.no_display:
             D.show(prog, name=args.name)
+
+    def _tensor_cell(self, line: str, cell: str):
+        args = self._args(self.tensor, line)
+        if args.name is not None:
+            check_name(args.name, "the program name")
+        try:
+            prog = tcnb.parse(cell)
+        except tcnb.TcnbError as err:
+            raise _tcnb_error(err, cell) from None
+        except RecursionError:
+            raise CellError("the program is nested too deeply", kind="TensorSyntaxError") from None
+        except Exception as exc:  # noqa: BLE001 - never a traceback from tcnb's insides
+            raise _internal(exc, "parsing the program") from None
+        bindings = dict(prog.definitions)
+        if args.name:
+            bindings[args.name] = prog
+        return args, prog, bindings
 
     # ---------------------------------------------------------------- %%derive
     @cell_magic
@@ -230,19 +256,18 @@ class TensorMagics(Magics):
 
         Names are resolved from earlier lines of the cell, then the program (the last ``%%tensor``
         one or ``--program``), then expressions in the namespace. Nothing is bound unless every
-        line succeeds.
+        line succeeds; a failed cell raises, so the notebook stops there.
         """
-        args = self._args(self.derive, line, cell)
-        if args is None:
-            return
         try:
+            args = self._args(self.derive, line)
             show = _parse_show(args.show)
             sizes = _parse_sizes(args.sizes)
             prog = self._program(args.program)
             results = self._derive_all(cell, prog, args)
         except CellError as err:
-            self._report(err, cell)
-            return
+            raise err.in_cell(cell) from None
+        except Exception as exc:  # noqa: BLE001 - never a traceback from tcnb's insides
+            raise _internal(exc, "reading the %%derive cell").in_cell(cell) from None
         self.shell.push(dict(results))
         for name, expr in results:
             if show:
@@ -250,12 +275,15 @@ class TensorMagics(Magics):
 
     def _program(self, name):
         if name is None:
+            if self.last_failure is not None:
+                raise CellError(f"the last %%tensor cell failed ({self.last_failure}), so there is no "
+                                "program to take names from: fix that cell and run it again, or name a "
+                                "program with --program NAME", kind="UsageError")
             if self.last_program is None:
                 raise CellError("no program yet: run a %%tensor cell first (or pass --program NAME)",
                                 kind="UsageError")
             return self.last_program
-        if not name.isidentifier():
-            raise CellError(f"--program wants a name, got {name!r}", kind="UsageError")
+        check_name(name, "--program")
         prog = self.shell.user_ns.get(name)
         if not isinstance(prog, tcnb.Program):
             what = "not defined" if prog is None else f"a {type(prog).__name__}, not a tcnb Program"
