@@ -11,6 +11,7 @@ cross-country mode all combine these same local partials (reference §3–5).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -175,7 +176,7 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp: str = "
     Repeated subexpressions (sigmoid inside its own derivative, say) become temporaries via
     ``sympy.cse`` so each is computed once.
     """
-    subs, (main,) = sympy.cse(fn, symbols=sympy.numbered_symbols(temp))
+    subs, main = _cse(fn)
     names = {}
 
     def p(e) -> str:
@@ -227,20 +228,40 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp: str = "
         raise TensorSyntaxError(f"no array code for the scalar function {e}")
 
     lines = []
-    for sym, expr in subs:
-        lines.append((str(sym), p(expr)))
-        names[sym] = str(sym)
+    for k, (sym, expr) in enumerate(subs):
+        lines.append((f"{temp}{k}", p(expr)))
+        names[sym] = f"{temp}{k}"
     return lines, p(main)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cse(fn: sympy.Expr):
+    """sympy.cse of a formula, once per formula (a deep network has thousands of nodes, few formulas)."""
+    subs, (main,) = sympy.cse(fn, symbols=sympy.numbered_symbols("_cse_tmp"))
+    return tuple(subs), main
 
 
 _LATEX_NAMES = {sigmoid: r"\sigma", softplus: r"\operatorname{softplus}", relu: r"\operatorname{relu}",
                 step: r"\operatorname{step}", sign: r"\operatorname{sign}"}
 
 
+def print_formula(printer, fn: sympy.Expr, mark: str) -> str:
+    """``printer.doprint(fn)`` with the argument symbol t printed as ``mark``.
+
+    Not ``fn.subs(t, Symbol(mark))``: substituting rebuilds the formula, and SymPy re-evaluates every
+    function of the new symbol (which, unlike t, is not known to be real) — exponential in the depth
+    of tanh(tanh(...)). Printing is one pass over the tree.
+    """
+    plain = printer._print_Symbol
+
+    def symbol(e, *a, **k):
+        return mark if e == T else plain(e, *a, **k)
+    printer._print_Symbol = symbol
+    return printer.doprint(fn)
+
+
 def elementwise_latex(fn: sympy.Expr, arg_latex: str) -> str:
     """LaTeX of fn applied to an argument already in LaTeX (SymPy's printer, our names)."""
-    placeholder = sympy.Symbol("ARGPLACEHOLDER")
-    expr = fn.subs(T, placeholder)
 
     class Printer(LatexPrinter):
         def _print_Function(self, e, exp=None):
@@ -253,7 +274,7 @@ def elementwise_latex(fn: sympy.Expr, arg_latex: str) -> str:
                 return body if exp is None else rf"{body}^{{{exp}}}"
             return super()._print_Function(e, exp)
 
-    text = Printer().doprint(expr)
+    text = print_formula(Printer(), fn, "ARGPLACEHOLDER")
     return text.replace("ARGPLACEHOLDER", "{" + arg_latex + "}")
 
 

@@ -15,6 +15,7 @@ einsum that uses it.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from typing import Iterable, Sequence
@@ -151,12 +152,34 @@ class Elementwise(Node):
             return Const.make(float(fn), arg.shape)
         if isinstance(arg, Const):  # constant folding
             return Const.make(float(fn.subs(T, arg.value)), arg.shape)
-        if isinstance(arg, Elementwise):  # f(g(x)) is one element-wise node: fewer passes over memory
+        if isinstance(arg, Elementwise) and fused_size(fn, arg.fn) <= FUSE_LIMIT:
+            # f(g(x)) as one element-wise node: fewer passes over memory. Only while the formula stays
+            # small: tanh(tanh(...)) fused without bound grows a formula whose derivatives, printing
+            # and code cost grow with its depth at every node; past the limit it stays a chain.
             return cls.make(fn.subs(T, arg.fn), arg.arg)
         c, base = split_coefficient(arg)
         if c != 1.0 and not isinstance(base, Const):  # f(c·A) = (t -> f(c t))(A): the scaling is free
             return cls.make(fn.subs(T, sympy.Float(c) * T if not float(c).is_integer() else int(c) * T), base)
         return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
+
+
+FUSE_LIMIT = 16  # most nodes of a fused element-wise formula's expression tree
+
+
+@functools.lru_cache(maxsize=8192)
+def formula_size(fn: sympy.Expr) -> int:
+    """Nodes of the expression tree of fn (repeated subtrees counted each time they appear)."""
+    return sum(1 for _ in sympy.preorder_traversal(fn))
+
+
+@functools.lru_cache(maxsize=8192)
+def _occurrences(fn: sympy.Expr) -> int:
+    return sum(1 for e in sympy.preorder_traversal(fn) if e == T)
+
+
+def fused_size(outer: sympy.Expr, inner: sympy.Expr) -> int:
+    """formula_size of outer with inner substituted for t, without building it."""
+    return formula_size(outer) + _occurrences(outer) * (formula_size(inner) - 1)
 
 
 class General(Node):

@@ -20,7 +20,7 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 
 from .. import ir
 from ..einstein import einstein_str, use_counts
-from ..functions import GENERAL, elementwise_latex
+from ..functions import GENERAL, elementwise_latex, print_formula
 
 # precedence of a printed entry: what it may stand next to without parentheses
 ADD, NEG, SUM, MUL, ATOM = 0, 1, 2, 3, 4
@@ -32,6 +32,10 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
           "Omega", "varepsilon", "vartheta", "varphi", "varrho", "varsigma"}
 _MARK = "ARGMARKQZ"
+# deepest chain of operands written inside one line; a deeper node gets a t_k line of its own, so
+# printing a DAG thousands of nodes deep recurses a bounded depth (and lines stay readable)
+MAX_INLINE_DEPTH = 40
+MATRIX_ARG_NODES = 64  # a general function's argument in matrix notation: at most this many nodes
 # contexts in which the argument needs no parentheses of its own: already delimited
 _SAFE_ARG = [re.escape(s % _MARK) for s in (r"\left({%s} \right)", r"\left({%s}\right)",
                                             r"\left|{%s}\right|", r"{{%s}}")]
@@ -157,7 +161,7 @@ def _hadamard_template(fn: sympy.Expr) -> str:
                 return body if exp is None else rf"{body}^{{{exp}}}"
             return super()._print_Function(e, exp)
 
-    text = Printer({"mul_symbol": r" \odot "}).doprint(fn.subs(ir.T, sympy.Symbol(_MARK)))
+    text = print_formula(Printer({"mul_symbol": r" \odot "}), fn, _MARK)
     text = re.sub(r"(^|[{(\s-])(\d+(?:\.\d+)?) \\odot ", r"\1\2 ", text)  # 2 ⊙ x: a scalar multiple
     return text.replace(_MARK, "{" + _MARK + "}")
 
@@ -233,6 +237,20 @@ class _Letters:
         return f"i_{{{k - len(self.pool) + 1}}}"
 
 
+def _subtree(root: ir.Node, limit: int) -> list | None:
+    """The nodes below root (root included), or None when there are more than ``limit``."""
+    seen = {root.id: root}
+    stack = [root]
+    while stack:
+        for ch in stack.pop().children:
+            if ch.id not in seen:
+                seen[ch.id] = ch
+                if len(seen) > limit:
+                    return None
+                stack.append(ch)
+    return list(seen.values())
+
+
 class LatexPrinter:
     def __init__(self, root: ir.Node, matrix_args: bool = True):
         self.root = root
@@ -254,11 +272,22 @@ class LatexPrinter:
         for n in self.order:
             if isinstance(n, ir.Elementwise) and n.arg.children and n.fn.count(ir.T) > 1:
                 named.add(n.arg.id)  # the argument appears several times in the formula
+        self._name_deep(named)
+        for n in self.order:
             if isinstance(n, ir.General) and n.arg.children:
                 if self._matrix_form(n.arg, named) is None:
                     named.add(n.arg.id)  # printed as a whole tensor: needs a name
         named.discard(self.root.id)
         return named
+
+    def _name_deep(self, named: set) -> None:
+        """Name every node whose unnamed operands nest deeper than MAX_INLINE_DEPTH."""
+        depth: dict[int, int] = {}
+        for n in self.order:
+            d = 1 + max((depth[c.id] for c in n.children if c.id not in named), default=0)
+            if d > MAX_INLINE_DEPTH and n is not self.root:
+                named.add(n.id)
+            depth[n.id] = d
 
     def _matrix_form(self, node: ir.Node, named: set) -> str | None:
         """Matrix notation for a general function's argument, when short and free of shared nodes."""
@@ -267,9 +296,9 @@ class LatexPrinter:
         if node.id in self.whole_memo:
             return self.whole_memo[node.id]
         text = None
-        inner = ir.topological([node])
-        if not any(n.id in named or (self.counts[n.id] > 1 and n is not node and n.children)
-                   for n in inner):
+        inner = _subtree(node, MATRIX_ARG_NODES)  # bounded: a chain of general functions stays linear
+        if inner is not None and not any(n.id in named or (self.counts[n.id] > 1 and n is not node and n.children)
+                                         for n in inner):
             from .matrix import to_matrix_latex
             try:
                 text = to_matrix_latex(node)
