@@ -27,11 +27,12 @@ def spec_of(node: "ir.Einsum") -> str:
     return ",".join(ins) + "->" + letters(node.out, names)
 
 
-def use_counts(root: "ir.Node") -> Counter:
+def use_counts(root: "ir.Node", leaves=frozenset()) -> Counter:
     counts: Counter = Counter()
-    for n in ir.topological([root]):
-        for ch in n.children:
-            counts[ch.id] += 1
+    for n in ir.topological([root], leaves):
+        if n.id not in leaves:
+            for ch in n.children:
+                counts[ch.id] += 1
     return counts
 
 
@@ -119,18 +120,20 @@ _TEXT = {
 }
 
 
-def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
+def einstein_str(root: "ir.Node", max_lines: int = 200, names=None) -> str:
     """The DAG as text: shared subexpressions as ``t1 = ...`` lines, then the root.
 
     Written bottom-up (children before parents, each node once), so a DAG thousands of nodes deep
-    needs no recursion and one shared by many parents is not unfolded.
+    needs no recursion and one shared by many parents is not unfolded. ``names`` (node id -> name)
+    are nodes written by name and not expanded, such as a program's earlier definitions.
     """
-    order = ir.topological([root])
-    counts = use_counts(root)
+    given = {k: v for k, v in (names or {}).items() if k != root.id}
+    order = ir.topological([root], given)
+    counts = use_counts(root, given)
     for n in order:  # an argument written several times in a formula gets a name
-        if isinstance(n, ir.Elementwise):
+        if isinstance(n, ir.Elementwise) and n.id not in given:
             counts[n.arg.id] += n.fn.count(ir.T) - 1
-    written: dict[int, str] = {}  # node id -> its name, or its text where it is used once
+    written: dict[int, str] = dict(given)  # node id -> its name, or its text where used once
     lines: list[str] = []
 
     def text(n: "ir.Node") -> str:
@@ -139,6 +142,8 @@ def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
         return _TEXT[type(n)](n, text)  # a node made while printing (c * A): operands are written
 
     for n in order:
+        if n.id in given:
+            continue
         body = text(n)
         if n is not root and counts[n.id] > 1 and not _is_leaf(n):
             written[n.id] = f"t{len(lines) + 1}"

@@ -522,8 +522,12 @@ def transpose(node: Node, perm: Sequence[int]) -> Node:
     return Einsum.make([node], [labels], tuple(labels[p] for p in perm))
 
 
-def topological(roots: Sequence[Node]) -> list[Node]:
-    """Children before parents; each node once (iterative, DAGs can be deep)."""
+def topological(roots: Sequence[Node], leaves=frozenset()) -> list[Node]:
+    """Children before parents; each node once (iterative, DAGs can be deep).
+
+    Nodes whose id is in ``leaves`` are listed but not descended into (a printer that writes them
+    by name need not walk what is below them).
+    """
     order: list[Node] = []
     seen: set[int] = set()
     for root in roots:
@@ -537,6 +541,8 @@ def topological(roots: Sequence[Node]) -> list[Node]:
                 continue
             seen.add(node.id)
             stack.append((node, True))
+            if node.id in leaves:
+                continue
             for ch in reversed(node.children):
                 if ch.id not in seen:
                     stack.append((ch, False))

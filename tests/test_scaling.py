@@ -205,3 +205,28 @@ def test_recursion_limit_is_restored():
     with pytest.raises(tcnb.TensorSyntaxError):
         tcnb.parse(f"x: R[n]\nf = sum({'-' * 3000}x)\n")
     assert sys.getrecursionlimit() == before
+
+
+# ----------------------------------------------------------------------------- program display
+
+@pytest.mark.timeout(60)
+def test_program_shows_definitions_by_earlier_names():
+    """k chained definitions: each is shown as written (d3 = tanh(X d2)), so the whole program's
+    text grows as O(k), not as O(k²) with every definition expanded."""
+    prog = tcnb.parse(layers_program(1000))
+    text = repr(prog)
+    assert "d1000 = tanh((X *(ij,j->i) d999))   # shape (n)" in text
+    assert text.count("tanh") == 1000 and len(text) < 60 * 1010
+    tex = prog._repr_latex_()
+    assert r"{d_{1000}}_{i} = \tanh{\left({\sum_{j} X_{ij} {d_{999}}_{j}} \right)}" in tex
+    assert tex.count(r"\tanh") == 1000 and len(tex) < 100 * 1010
+    from tcnb.notebook.display import ProgramView
+    assert ProgramView(prog, graph=False)._latex().count(r"\tanh") == 1000
+
+
+def test_program_names_only_earlier_definitions():
+    prog = tcnb.parse("x: R[n]\nb = tanh(tanh(x))\na = tanh(x)\nc = a * b\n")
+    lines = repr(prog).splitlines()
+    assert lines[1].startswith("b = tanh(tanh(x))")  # a comes later: not used in b
+    assert lines[3].startswith("c = b *(i,i->i) a")
+    assert prog["c"].latex().count(r"\tanh") == 3  # an Expr on its own is written out in full
