@@ -65,6 +65,8 @@ CASES = {
         "src = chained_elementwise_program(300)", "tcnb.parse(src)"),
     "parse, 1000 chained element-wise definitions": (
         "src = chained_elementwise_program(1000)", "tcnb.parse(src)"),
+    "repr + LaTeX of a program of 1000 layers": (
+        "prog = tcnb.parse(layers_program(1000))", "repr(prog); prog._repr_latex_()"),
     "parse + repr + LaTeX, nesting 190 deep": (
         "src = nested_program(190)", "p = tcnb.parse(src); repr(p); p._repr_latex_()"),
     "parse + repr + LaTeX, nesting 2000 deep": (

@@ -105,6 +105,7 @@ USER_FUNCTIONS: dict[str, sympy.Expr] = {}
 _W = sympy.Wild("w")
 
 
+@functools.lru_cache(maxsize=4096)  # SymPy's pattern matching costs ms; programs repeat formulas
 def canonical_formula(fn: sympy.Expr) -> sympy.Expr:
     """Rewrite numerically fragile compositions into stable named functions.
 
