@@ -152,7 +152,7 @@ class Elementwise(Node):
             return Const.make(float(fn), arg.shape)
         if isinstance(arg, Const):  # constant folding
             return Const.make(float(fn.subs(T, arg.value)), arg.shape)
-        if isinstance(arg, Elementwise) and fused_size(fn, arg.fn) <= FUSE_LIMIT:
+        if isinstance(arg, Elementwise) and fusable(fn, arg.fn):
             # f(g(x)) as one element-wise node: fewer passes over memory. Only while the formula stays
             # small: tanh(tanh(...)) fused without bound grows a formula whose derivatives, printing
             # and code cost grow with its depth at every node; past the limit it stays a chain.
@@ -163,23 +163,41 @@ class Elementwise(Node):
         return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
 
 
-FUSE_LIMIT = 16  # most nodes of a fused element-wise formula's expression tree
+# a fused element-wise formula has at most FUSE_LIMIT nodes in its expression tree and is at most
+# FUSE_HEIGHT deep: SymPy's cost of differentiating, substituting into and printing a formula grows
+# with its size and, for nested functions (tanh(tanh(tanh(...)))), exponentially with its depth
+FUSE_LIMIT = 16
+FUSE_HEIGHT = 5
 
 
 @functools.lru_cache(maxsize=8192)
+def formula_shape(fn: sympy.Expr) -> tuple[int, int, int, int]:
+    """(tree size, height, occurrences of t, deepest level of t) of a formula (t alone: 1, 1, 1, 1),
+    without recursion; repeated subtrees are counted each time they appear."""
+    size = height = count = t_level = 0
+    stack = [(fn, 1)]
+    while stack:
+        e, level = stack.pop()
+        size += 1
+        height = max(height, level)
+        if e == T:
+            count += 1
+            t_level = max(t_level, level)
+        stack.extend((a, level + 1) for a in e.args)
+    return size, height, count, t_level
+
+
 def formula_size(fn: sympy.Expr) -> int:
-    """Nodes of the expression tree of fn (repeated subtrees counted each time they appear)."""
-    return sum(1 for _ in sympy.preorder_traversal(fn))
+    return formula_shape(fn)[0]
 
 
-@functools.lru_cache(maxsize=8192)
-def _occurrences(fn: sympy.Expr) -> int:
-    return sum(1 for e in sympy.preorder_traversal(fn) if e == T)
-
-
-def fused_size(outer: sympy.Expr, inner: sympy.Expr) -> int:
-    """formula_size of outer with inner substituted for t, without building it."""
-    return formula_size(outer) + _occurrences(outer) * (formula_size(inner) - 1)
+def fusable(outer: sympy.Expr, inner: sympy.Expr) -> bool:
+    """Whether outer with inner substituted for t stays within FUSE_LIMIT and FUSE_HEIGHT (decided
+    without building it)."""
+    size, height, count, t_level = formula_shape(outer)
+    in_size, in_height = formula_shape(inner)[:2]
+    return (size + count * (in_size - 1) <= FUSE_LIMIT
+            and max(height, t_level - 1 + in_height) <= FUSE_HEIGHT)
 
 
 class General(Node):

@@ -158,6 +158,7 @@ def test_element_wise_fusion_stays_bounded():
     chain = [n for n in ir.topological([node]) if isinstance(n, ir.Elementwise)]
     assert len(chain) > 1
     assert all(ir.formula_size(n.fn) <= ir.FUSE_LIMIT for n in chain)
+    assert all(ir.formula_shape(n.fn)[1] <= ir.FUSE_HEIGHT for n in chain)
 
 
 # ------------------------------------------------------------------------------------- nesting
