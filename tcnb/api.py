@@ -59,15 +59,37 @@ class Program(Mapping):
     def line_of(self, name: str) -> int | None:
         return self._parsed.lines.get(name)
 
+    def _with_earlier(self):
+        """(Expr, {node id: name} of the definitions before it) per definition.
+
+        A program is shown with each definition written in terms of the earlier ones by name, as
+        in its source: k chained definitions cost O(k) to show, not O(k²) expanded.
+        """
+        earlier: dict = {}
+        for name, e in self.definitions.items():
+            yield e, earlier
+            if e.node.children:
+                earlier.setdefault(e.node.id, name)
+
+    def definitions_latex(self) -> dict:
+        """name -> LaTeX of each definition, written with the earlier definitions by name."""
+        from .render.latex import to_latex
+        return {e.name: to_latex(e.node, name=e.name, indices=e.indices, names=names)
+                for e, names in self._with_earlier()}
+
     def __repr__(self):
+        from .einstein import einstein_str
         lines = [f"{n}: R[{', '.join(map(str, e.shape))}]" if e.shape else f"{n}: R"
                  for n, e in self.variables.items()]
-        lines += [repr(e) for e in self.definitions.values()]
+        for e, names in self._with_earlier():
+            body = einstein_str(e.node, names=names)
+            lines.append(f"{e.name} = (shape {shape_str(e.shape)})\n{body}" if "\n" in body
+                         else f"{e.name} = {body}   # shape {shape_str(e.shape)}")
         return "\n".join(lines)
 
     def _repr_latex_(self):
         # one display equation per definition (a definition with shared parts is its own aligned block)
-        return "\n".join("$$" + e.latex() + "$$" for e in self.definitions.values()) or None
+        return "\n".join("$$" + tex + "$$" for tex in self.definitions_latex().values()) or None
 
 
 def parse(source: str) -> Program:

@@ -11,6 +11,7 @@ Derivative layout: output axes first, then the variable's axes (reference §2, j
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Callable, NamedTuple
 
 import sympy
@@ -137,6 +138,11 @@ def reverse(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node
     return ir.zeros(O + x.shape)
 
 
+# most operands of one fused product: a chain of k layers becomes k / MAX_FUSED products, so building,
+# canonicalising and planning them stays linear in k (one product of 2k operands would not)
+MAX_FUSED = 16
+
+
 def fuse(root: ir.Node) -> ir.Node:
     """Inline einsums used once into the einsum that uses them: one n-ary product per chain.
 
@@ -150,9 +156,10 @@ def fuse(root: ir.Node) -> ir.Node:
     for n in ir.topological([root]):
         if isinstance(n, ir.Einsum):
             ops, ins = [], []
-            for op, labels in zip(n.operands, n.ins):
+            for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
                 new = memo.get(op.id, op)
-                if (isinstance(new, ir.Einsum) and counts[op.id] <= 1
+                room = MAX_FUSED - len(ops) - (len(n.operands) - k - 1)
+                if (isinstance(new, ir.Einsum) and counts[op.id] <= 1 and len(new.operands) <= room
                         and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)):
                     mapping = dict(zip(new.out, labels))
                     tag = next(_fresh)
@@ -180,6 +187,27 @@ def _rebuild(n: ir.Node, memo) -> ir.Node:
     raise TypeError(type(n).__name__)  # pragma: no cover
 
 
+# fused result -> the reverse-mode DAG it was fused from (kept alive as long as the result is)
+_unfused: "weakref.WeakKeyDictionary[ir.Node, ir.Node]" = weakref.WeakKeyDictionary()
+
+
+def _differentiable(root: ir.Node) -> ir.Node:
+    """The form of ``root`` to differentiate: a cross-country result before its fusion.
+
+    Fusion makes n-ary products, and the product rule of an n-ary product has n terms of n - 1
+    factors each: differentiating a fused gradient again (a Hessian of a chain of k layers) would
+    be quadratic in k. The unfused DAG has the same value and binary products.
+    """
+    return _unfused.get(root, root)
+
+
+def _fused(out: ir.Node) -> ir.Node:
+    fused = fuse(out)
+    if fused is not out:
+        _unfused[fused] = out
+    return fused
+
+
 def _seed(dims, dense: bool) -> ir.Node:
     if not dims:
         return ir.Const.make(1.0)
@@ -193,17 +221,18 @@ def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: b
                               expected="a name declared like  w: R[n]")
     if mode not in MODES:
         raise DerivativeError(f"unknown mode {mode!r}", expected=" | ".join(MODES))
+    root = _differentiable(root)
     if mode == "forward":
         out = forward(root, x, _seed(x.shape, not compress), x.rank)
     else:
         out = reverse(root, x, _seed(root.shape, not compress), root.rank)
         if mode == "cross-country":
-            out = fuse(out)
+            out = _fused(out)
     return out
 
 
 def hvp(f: ir.Node, x: ir.Var, v: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
     """H v without H: the forward derivative of grad f along v (forward-over-reverse)."""
-    g = jacobian(f, x, "reverse" if mode == "forward" else mode, compress)
+    g = _differentiable(jacobian(f, x, "reverse" if mode == "forward" else mode, compress))
     out = forward(g, x, v, 0)
-    return fuse(out) if mode == "cross-country" else out
+    return _fused(out) if mode == "cross-country" else out

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections import Counter
 
 import sympy
+from sympy.printing.str import StrPrinter
 
 from . import ir
+from .functions import print_formula
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
 
@@ -25,11 +27,12 @@ def spec_of(node: "ir.Einsum") -> str:
     return ",".join(ins) + "->" + letters(node.out, names)
 
 
-def use_counts(root: "ir.Node") -> Counter:
+def use_counts(root: "ir.Node", leaves=frozenset()) -> Counter:
     counts: Counter = Counter()
-    for n in ir.topological([root]):
-        for ch in n.children:
-            counts[ch.id] += 1
+    for n in ir.topological([root], leaves):
+        if n.id not in leaves:
+            for ch in n.children:
+                counts[ch.id] += 1
     return counts
 
 
@@ -52,64 +55,102 @@ def index_map_text(n: "ir.IndexMap") -> str:
             f"({', '.join(str(d) for d in n.in_dims)})")
 
 
+def _is_call(text: str) -> bool:
+    """``f(...)`` whose first parenthesis closes at the end: needs no parentheses of its own."""
+    k = text.find("(")
+    if k <= 0 or not text.endswith(")") or not text[:k].replace(".", "_").isidentifier():
+        return False
+    depth = 0
+    for i in range(k, len(text)):
+        depth += (text[i] == "(") - (text[i] == ")")
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
 def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
     if isinstance(fn, sympy.Function) and fn.args == (ir.T,):
         return f"{fn.func.__name__}({arg_text})"
-    return sympy.sstr(fn.subs(ir.T, sympy.Symbol(f"({arg_text})" if not arg_text.isidentifier() else arg_text)))
+    atom = arg_text.isidentifier() or _is_call(arg_text)
+    return print_formula(StrPrinter(), fn, arg_text if atom else f"({arg_text})")
 
 
-def einstein_str(root: "ir.Node", max_lines: int = 200) -> str:
-    counts = use_counts(root)
-    for n in ir.topological([root]):  # an argument written several times in a formula gets a name
-        if isinstance(n, ir.Elementwise):
+def _const_text(n, text) -> str:
+    v = f"{n.value:g}"
+    if not n.shape:
+        return v
+    dims = ", ".join(str(d) for d in n.shape)
+    return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
+
+
+def _general_text(n, text) -> str:
+    params = "".join(f", {k}={v}" for k, v in n.params)
+    return f"{n.name}({text(n.arg)}{params})"
+
+
+def _add_text(n, text) -> str:
+    parts = []
+    for k, t in enumerate(n.terms):
+        c, base = ir.split_coefficient(t)
+        if c < 0 and k > 0:
+            parts.append(f" - {text(ir.scale(base, -c))}")
+        else:
+            parts.append((" + " if k else "") + text(t))
+    return "(" + "".join(parts) + ")"
+
+
+def _einsum_text(n, text) -> str:
+    args = [text(o) for o in n.operands]
+    spec = spec_of(n)
+    if len(args) == 2:
+        return f"({args[0]} *({spec}) {args[1]})"
+    return f"*({spec})(" + ", ".join(args) + ")"
+
+
+# node kind -> text of the node, given ``text`` of any node whose operands are already written
+_TEXT = {
+    ir.Var: lambda n, text: n.name,
+    ir.Const: _const_text,
+    ir.Delta: lambda n, text: "δ(" + ", ".join(str(d) for d in n.dims) + ")",
+    ir.IndexMap: lambda n, text: index_map_text(n),
+    ir.Elementwise: lambda n, text: elementwise_text(n.fn, text(n.arg)),
+    ir.General: _general_text,
+    ir.Add: _add_text,
+    ir.Einsum: _einsum_text,
+}
+
+
+def einstein_str(root: "ir.Node", max_lines: int = 200, names=None) -> str:
+    """The DAG as text: shared subexpressions as ``t1 = ...`` lines, then the root.
+
+    Written bottom-up (children before parents, each node once), so a DAG thousands of nodes deep
+    needs no recursion and one shared by many parents is not unfolded. ``names`` (node id -> name)
+    are nodes written by name and not expanded, such as a program's earlier definitions.
+    """
+    given = {k: v for k, v in (names or {}).items() if k != root.id}
+    order = ir.topological([root], given)
+    counts = use_counts(root, given)
+    for n in order:  # an argument written several times in a formula gets a name
+        if isinstance(n, ir.Elementwise) and n.id not in given:
             counts[n.arg.id] += n.fn.count(ir.T) - 1
-    names: dict[int, str] = {}
+    written: dict[int, str] = dict(given)  # node id -> its name, or its text where used once
     lines: list[str] = []
 
     def text(n: "ir.Node") -> str:
-        if n.id in names:
-            return names[n.id]
-        if isinstance(n, ir.Var):
-            return n.name
-        if isinstance(n, ir.Const):
-            v = f"{n.value:g}"
-            if not n.shape:
-                return v
-            dims = ", ".join(str(d) for d in n.shape)
-            return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
-        if isinstance(n, ir.Delta):
-            return "δ(" + ", ".join(str(d) for d in n.dims) + ")"
-        if isinstance(n, ir.IndexMap):
-            return index_map_text(n)
-        if isinstance(n, ir.Elementwise):
-            return elementwise_text(n.fn, text(n.arg))
-        if isinstance(n, ir.General):
-            params = "".join(f", {k}={v}" for k, v in n.params)
-            return f"{n.name}({text(n.arg)}{params})"
-        if isinstance(n, ir.Add):
-            parts = []
-            for k, t in enumerate(n.terms):
-                c, base = ir.split_coefficient(t)
-                if c < 0 and k > 0:
-                    inner = text(ir.scale(base, -c))
-                    parts.append(f" - {inner}")
-                else:
-                    parts.append((" + " if k else "") + text(t))
-            return "(" + "".join(parts) + ")"
-        if isinstance(n, ir.Einsum):
-            args = [text(o) for o in n.operands]
-            spec = spec_of(n)
-            if len(args) == 2:
-                return f"({args[0]} *({spec}) {args[1]})"
-            return f"*({spec})(" + ", ".join(args) + ")"
-        raise TypeError(type(n))
+        if n.id in written:
+            return written[n.id]
+        return _TEXT[type(n)](n, text)  # a node made while printing (c * A): operands are written
 
-    for n in ir.topological([root]):
+    for n in order:
+        if n.id in given:
+            continue
+        body = text(n)
         if n is not root and counts[n.id] > 1 and not _is_leaf(n):
-            body = text(n)
-            names[n.id] = f"t{len(names) + 1}"
-            lines.append(f"{names[n.id]} = {_strip(body)}")
-    final = _strip(text(root))
+            written[n.id] = f"t{len(lines) + 1}"
+            lines.append(f"{written[n.id]} = {_strip(body)}")
+        else:
+            written[n.id] = body
+    final = _strip(written[root.id])
     if len(lines) > max_lines:
         lines = lines[:max_lines // 2] + [f"... ({len(lines) - max_lines} more) ..."] + lines[-max_lines // 2:]
     return "\n".join(lines + [final]) if lines else final

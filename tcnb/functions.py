@@ -11,6 +11,8 @@ cross-country mode all combine these same local partials (reference §3–5).
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import keyword
 from dataclasses import dataclass
 from typing import Callable
@@ -106,6 +108,7 @@ USER_FUNCTIONS: dict[str, sympy.Expr] = {}
 _W = sympy.Wild("w")
 
 
+@functools.lru_cache(maxsize=4096)  # SymPy's pattern matching costs ms; programs repeat formulas
 def canonical_formula(fn: sympy.Expr) -> sympy.Expr:
     """Rewrite numerically fragile compositions into stable named functions.
 
@@ -220,8 +223,7 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp="_e") ->
     ``sympy.cse`` so each is computed once. ``temp`` is a prefix, or an iterator of fresh names
     (the code generator's allocator, so temporaries never collide with the user's names).
     """
-    symbols = sympy.numbered_symbols(temp) if isinstance(temp, str) else (sympy.Symbol(s) for s in temp)
-    subs, (main,) = sympy.cse(fn, symbols=symbols)
+    subs, main = _cse(fn)
     names = {}
 
     def p(e) -> str:
@@ -271,21 +273,43 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp="_e") ->
                 return _CODE[name].format(m=module, a=p(e.args[0]))
         raise TensorSyntaxError(f"no array code for the scalar function {e}")
 
+    fresh = (f"{temp}{k}" for k in itertools.count()) if isinstance(temp, str) else iter(temp)
     lines = []
     for sym, expr in subs:
-        lines.append((str(sym), p(expr)))
-        names[sym] = str(sym)
+        name = next(fresh)
+        lines.append((name, p(expr)))
+        names[sym] = name
     return lines, p(main)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cse(fn: sympy.Expr):
+    """sympy.cse of a formula, once per formula (a deep network has thousands of nodes, few formulas)."""
+    subs, (main,) = sympy.cse(fn, symbols=sympy.numbered_symbols("_cse_tmp"))
+    return tuple(subs), main
 
 
 _LATEX_NAMES = {sigmoid: r"\sigma", softplus: r"\operatorname{softplus}", relu: r"\operatorname{relu}",
                 step: r"\operatorname{step}", sign: r"\operatorname{sign}"}
 
 
+def print_formula(printer, fn: sympy.Expr, mark: str) -> str:
+    """``printer.doprint(fn)`` with the argument symbol t printed as ``mark``.
+
+    Not ``fn.subs(t, Symbol(mark))``: substituting rebuilds the formula, and SymPy re-evaluates every
+    function of the new symbol (which, unlike t, is not known to be real) — exponential in the depth
+    of tanh(tanh(...)). Printing is one pass over the tree.
+    """
+    plain = printer._print_Symbol
+
+    def symbol(e, *a, **k):
+        return mark if e == T else plain(e, *a, **k)
+    printer._print_Symbol = symbol
+    return printer.doprint(fn)
+
+
 def elementwise_latex(fn: sympy.Expr, arg_latex: str) -> str:
     """LaTeX of fn applied to an argument already in LaTeX (SymPy's printer, our names)."""
-    placeholder = sympy.Symbol("ARGPLACEHOLDER")
-    expr = fn.subs(T, placeholder)
 
     class Printer(LatexPrinter):
         def _print_Function(self, e, exp=None):
@@ -298,7 +322,7 @@ def elementwise_latex(fn: sympy.Expr, arg_latex: str) -> str:
                 return body if exp is None else rf"{body}^{{{exp}}}"
             return super()._print_Function(e, exp)
 
-    text = Printer().doprint(expr)
+    text = print_formula(Printer(), fn, "ARGPLACEHOLDER")
     return text.replace("ARGPLACEHOLDER", "{" + arg_latex + "}")
 
 

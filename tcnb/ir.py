@@ -15,6 +15,7 @@ einsum that uses it.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from typing import Iterable, Sequence
@@ -151,12 +152,52 @@ class Elementwise(Node):
             return Const.make(float(fn), arg.shape)
         if isinstance(arg, Const):  # constant folding
             return Const.make(float(fn.subs(T, arg.value)), arg.shape)
-        if isinstance(arg, Elementwise):  # f(g(x)) is one element-wise node: fewer passes over memory
+        if isinstance(arg, Elementwise) and fusable(fn, arg.fn):
+            # f(g(x)) as one element-wise node: fewer passes over memory. Only while the formula stays
+            # small: tanh(tanh(...)) fused without bound grows a formula whose derivatives, printing
+            # and code cost grow with its depth at every node; past the limit it stays a chain.
             return cls.make(fn.subs(T, arg.fn), arg.arg)
         c, base = split_coefficient(arg)
         if c != 1.0 and not isinstance(base, Const):  # f(c·A) = (t -> f(c t))(A): the scaling is free
             return cls.make(fn.subs(T, sympy.Float(c) * T if not float(c).is_integer() else int(c) * T), base)
         return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
+
+
+# a fused element-wise formula has at most FUSE_LIMIT nodes in its expression tree and is at most
+# FUSE_HEIGHT deep: SymPy's cost of differentiating, substituting into and printing a formula grows
+# with its size and, for nested functions (tanh(tanh(tanh(...)))), exponentially with its depth
+FUSE_LIMIT = 16
+FUSE_HEIGHT = 5
+
+
+@functools.lru_cache(maxsize=8192)
+def formula_shape(fn: sympy.Expr) -> tuple[int, int, int, int]:
+    """(tree size, height, occurrences of t, deepest level of t) of a formula (t alone: 1, 1, 1, 1),
+    without recursion; repeated subtrees are counted each time they appear."""
+    size = height = count = t_level = 0
+    stack = [(fn, 1)]
+    while stack:
+        e, level = stack.pop()
+        size += 1
+        height = max(height, level)
+        if e == T:
+            count += 1
+            t_level = max(t_level, level)
+        stack.extend((a, level + 1) for a in e.args)
+    return size, height, count, t_level
+
+
+def formula_size(fn: sympy.Expr) -> int:
+    return formula_shape(fn)[0]
+
+
+def fusable(outer: sympy.Expr, inner: sympy.Expr) -> bool:
+    """Whether outer with inner substituted for t stays within FUSE_LIMIT and FUSE_HEIGHT (decided
+    without building it)."""
+    size, height, count, t_level = formula_shape(outer)
+    in_size, in_height = formula_shape(inner)[:2]
+    return (size + count * (in_size - 1) <= FUSE_LIMIT
+            and max(height, t_level - 1 + in_height) <= FUSE_HEIGHT)
 
 
 class General(Node):
@@ -499,8 +540,12 @@ def transpose(node: Node, perm: Sequence[int]) -> Node:
     return Einsum.make([node], [labels], tuple(labels[p] for p in perm))
 
 
-def topological(roots: Sequence[Node]) -> list[Node]:
-    """Children before parents; each node once (iterative, DAGs can be deep)."""
+def topological(roots: Sequence[Node], leaves=frozenset()) -> list[Node]:
+    """Children before parents; each node once (iterative, DAGs can be deep).
+
+    Nodes whose id is in ``leaves`` are listed but not descended into (a printer that writes them
+    by name need not walk what is below them).
+    """
     order: list[Node] = []
     seen: set[int] = set()
     for root in roots:
@@ -514,6 +559,8 @@ def topological(roots: Sequence[Node]) -> list[Node]:
                 continue
             seen.add(node.id)
             stack.append((node, True))
+            if node.id in leaves:
+                continue
             for ch in reversed(node.children):
                 if ch.id not in seen:
                     stack.append((ch, False))

@@ -12,8 +12,10 @@ X, X)`` and ``G[i, j] = X[k, i] * X[k, j]`` all build the same hash-consed node.
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import string
+import sys
 from dataclasses import dataclass, field
 
 import sympy
@@ -157,6 +159,30 @@ _BUILTINS = sorted(set(ELEMENTWISE) | set(GENERAL) | {
     "sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye", "ones", "einsum"})
 
 
+MAX_NESTING = 200  # levels of nesting read for sure (Python's own parser allows 200 brackets)
+_FRAMES_PER_LEVEL = 5  # Python frames the reader uses per level (measured: about 3.3)
+
+
+@contextlib.contextmanager
+def _nesting_headroom():
+    """Recursion room for MAX_NESTING levels on top of the caller's frames, restored afterwards."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(old + _FRAMES_PER_LEVEL * MAX_NESTING)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _ast_depth(node: ast.AST) -> int:
+    depth, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        depth = max(depth, d)
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(n))
+    return depth
+
+
 def parse(source: str) -> Program:
     """Parse a tensor program; raises TensorSyntaxError / ShapeError naming line and column."""
     if not isinstance(source, str):
@@ -190,6 +216,15 @@ class _Parser:
         col = getattr(node, "col_offset", None)
         raise cls(message, line=line, col=col, source_line=self._line(line), expected=expected)
 
+    def too_deep(self, line: int, how: str) -> TensorSyntaxError:
+        """A short error for an expression nested too deeply: its line can be thousands of
+        characters long, so only its start is shown."""
+        text = self._line(line) or ""
+        if len(text) > 72:
+            text = text[:72] + " ..."
+        return TensorSyntaxError(f"expression nested too deeply ({how})", line=line, source_line=text,
+                                 expected=f"at most {MAX_NESTING} levels; split it into several definitions")
+
     def locate(self, err: TcnbError, node) -> TcnbError:
         line = getattr(node, "lineno", None)
         return err.at(line, getattr(node, "col_offset", None), self._line(line))
@@ -200,25 +235,34 @@ class _Parser:
             tree = ast.parse(self.source, mode="exec")
         except SyntaxError as exc:
             line = exc.lineno or 1
+            if "too many nested parentheses" in exc.msg:
+                raise self.too_deep(line, f"over {MAX_NESTING} levels of brackets") from None
             col = max((exc.offset or 1) - 1, 0)
             msg = exc.msg if exc.msg.startswith("invalid syntax") else f"invalid syntax: {exc.msg}"
             raise TensorSyntaxError(msg, line=line, col=col,
                                     source_line=self._line(line)) from None
-        except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        except (RecursionError, MemoryError):  # Python's parser: no line given; the longest one
+            line = max(range(len(self.src_lines)), key=lambda k: len(self.src_lines[k])) + 1
+            raise self.too_deep(line, "more than Python's parser reads") from None
+        except (ValueError, OverflowError) as exc:
             raise TensorSyntaxError(f"cannot read the program: {exc}", line=1, col=0,
                                     source_line=self._line(1)) from None
-        for stmt in tree.body:
-            try:
-                self.statement(stmt)
-            except TcnbError as err:
-                raise self.locate(err, stmt) from None
-            except RecursionError:
-                self.fail(stmt, "expression nested too deeply")
-            except (ValueError, TypeError, OverflowError, ZeroDivisionError, ArithmeticError,
-                    sympy.SympifyError) as exc:
-                self.fail(stmt, f"cannot build this statement: {exc}")
+        with _nesting_headroom():
+            for stmt in tree.body:
+                self.run_statement(stmt)
         return Program(self.source, self.variables, self.definitions, self.functions, self.lines,
                        self.index_form)
+
+    def run_statement(self, stmt):
+        try:
+            self.statement(stmt)
+        except TcnbError as err:
+            raise self.locate(err, stmt) from None
+        except RecursionError:
+            raise self.too_deep(stmt.lineno, f"{_ast_depth(stmt)} levels") from None
+        except (ValueError, TypeError, OverflowError, ZeroDivisionError, ArithmeticError,
+                sympy.SympifyError) as exc:
+            self.fail(stmt, f"cannot build this statement: {exc}")
 
     def statement(self, stmt):
         if isinstance(stmt, ast.AnnAssign):

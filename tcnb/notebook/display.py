@@ -284,7 +284,8 @@ class ProgramView(_View):
 
     def _definitions_latex(self) -> list:
         """One LaTeX block per definition (each may be an aligned block of its own)."""
-        return [(name, safe(e.latex)) for name, e in self.prog.definitions.items()]
+        texts = safe(self.prog.definitions_latex) or {}  # written with earlier definitions by name
+        return [(name, texts.get(name)) for name in self.prog.definitions]
 
     def _latex(self):
         blocks = [f"$${tex}$$" for _, tex in self._definitions_latex() if tex]

@@ -20,7 +20,7 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 
 from .. import ir
 from ..einstein import einstein_str, use_counts
-from ..functions import GENERAL, elementwise_latex
+from ..functions import GENERAL, elementwise_latex, print_formula
 
 # precedence of a printed entry: what it may stand next to without parentheses
 ADD, NEG, SUM, MUL, ATOM = 0, 1, 2, 3, 4
@@ -32,6 +32,10 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", 
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
           "Omega", "varepsilon", "vartheta", "varphi", "varrho", "varsigma"}
 _MARK = "ARGMARKQZ"
+# deepest chain of operands written inside one line; a deeper node gets a t_k line of its own, so
+# printing a DAG thousands of nodes deep recurses a bounded depth (and lines stay readable)
+MAX_INLINE_DEPTH = 40
+MATRIX_ARG_NODES = 64  # a general function's argument in matrix notation: at most this many nodes
 # contexts in which the argument needs no parentheses of its own: already delimited
 _SAFE_ARG = [re.escape(s % _MARK) for s in (r"\left({%s} \right)", r"\left({%s}\right)",
                                             r"\left|{%s}\right|", r"{{%s}}")]
@@ -157,7 +161,7 @@ def _hadamard_template(fn: sympy.Expr) -> str:
                 return body if exp is None else rf"{body}^{{{exp}}}"
             return super()._print_Function(e, exp)
 
-    text = Printer({"mul_symbol": r" \odot "}).doprint(fn.subs(ir.T, sympy.Symbol(_MARK)))
+    text = print_formula(Printer({"mul_symbol": r" \odot "}), fn, _MARK)
     text = re.sub(r"(^|[{(\s-])(\d+(?:\.\d+)?) \\odot ", r"\1\2 ", text)  # 2 ⊙ x: a scalar multiple
     return text.replace(_MARK, "{" + _MARK + "}")
 
@@ -233,14 +237,32 @@ class _Letters:
         return f"i_{{{k - len(self.pool) + 1}}}"
 
 
+def _subtree(root: ir.Node, limit: int) -> list | None:
+    """The nodes below root (root included), or None when there are more than ``limit``."""
+    seen = {root.id: root}
+    stack = [root]
+    while stack:
+        for ch in stack.pop().children:
+            if ch.id not in seen:
+                seen[ch.id] = ch
+                if len(seen) > limit:
+                    return None
+                stack.append(ch)
+    return list(seen.values())
+
+
 class LatexPrinter:
-    def __init__(self, root: ir.Node, matrix_args: bool = True):
+    def __init__(self, root: ir.Node, matrix_args: bool = True, names=None):
         self.root = root
-        self.order = ir.topological([root])
-        self.counts = use_counts(root)
+        # nodes written by a given name, not expanded (a program's earlier definitions)
+        self.given = {k: v for k, v in (names or {}).items() if k != root.id}
+        self.order = ir.topological([root], self.given)
+        self.counts = use_counts(root, self.given)
         self.names: dict[int, str] = {}
         self.avoid = {n.name for n in self.order if isinstance(n, ir.Var) and len(n.name) == 1}
-        clash = any(isinstance(n, ir.Var) and re.fullmatch(r"t\d*", n.name) for n in self.order)
+        self.avoid |= {v for v in self.given.values() if len(v) == 1}
+        clash = any(isinstance(n, ir.Var) and re.fullmatch(r"t\d*", n.name) for n in self.order) \
+            or any(re.fullmatch(r"t\d*", v) for v in self.given.values())
         self.temp = r"\tau" if clash else "t"  # shared subexpressions: t_{1}, t_{2}, ...
         self.letters = _Letters(self.avoid)
         self.whole_memo: dict[int, str | None] = {}
@@ -254,11 +276,24 @@ class LatexPrinter:
         for n in self.order:
             if isinstance(n, ir.Elementwise) and n.arg.children and n.fn.count(ir.T) > 1:
                 named.add(n.arg.id)  # the argument appears several times in the formula
-            if isinstance(n, ir.General) and n.arg.children:
+        named -= set(self.given)
+        self._name_deep(named)
+        for n in self.order:
+            if isinstance(n, ir.General) and n.arg.children and n.arg.id not in self.given:
                 if self._matrix_form(n.arg, named) is None:
                     named.add(n.arg.id)  # printed as a whole tensor: needs a name
         named.discard(self.root.id)
         return named
+
+    def _name_deep(self, named: set) -> None:
+        """Name every node whose unnamed operands nest deeper than MAX_INLINE_DEPTH."""
+        depth: dict[int, int] = {}
+        for n in self.order:
+            below = () if n.id in self.given else n.children
+            d = 1 + max((depth[c.id] for c in below if c.id not in named), default=0)
+            if d > MAX_INLINE_DEPTH and n is not self.root:
+                named.add(n.id)
+            depth[n.id] = d
 
     def _matrix_form(self, node: ir.Node, named: set) -> str | None:
         """Matrix notation for a general function's argument, when short and free of shared nodes."""
@@ -267,9 +302,10 @@ class LatexPrinter:
         if node.id in self.whole_memo:
             return self.whole_memo[node.id]
         text = None
-        inner = ir.topological([node])
-        if not any(n.id in named or (self.counts[n.id] > 1 and n is not node and n.children)
-                   for n in inner):
+        inner = _subtree(node, MATRIX_ARG_NODES)  # bounded: a chain of general functions stays linear
+        if inner is not None and not any(n.id in named or n.id in self.given
+                                         or (self.counts[n.id] > 1 and n is not node and n.children)
+                                         for n in inner):
             from .matrix import to_matrix_latex
             try:
                 text = to_matrix_latex(node)
@@ -319,6 +355,8 @@ class LatexPrinter:
     # ---------------------------------------------------------------------------------- entries
     def entry(self, n: ir.Node, idx, top: bool = False) -> tuple[str, int]:
         """LaTeX of n[idx] and its precedence."""
+        if not top and n.id in self.given:
+            return indexed(symbol_latex(self.given[n.id]), idx), ATOM
         if not top and n.id in self.names:
             tname = self.names[n.id]
             return (("{" + tname + "}_" + sub(idx)) if idx else tname), ATOM
@@ -362,7 +400,7 @@ class LatexPrinter:
 
     def scaled(self, n: ir.Node, idx) -> tuple[float, str | None, int]:
         """n[idx] as (numeric coefficient, the rest or None when it is just the number, precedence)."""
-        if n.id not in self.names:
+        if n.id not in self.names and n.id not in self.given:
             if isinstance(n, ir.Const):
                 return n.value, None, ATOM
             if isinstance(n, ir.Einsum):
@@ -493,6 +531,8 @@ class LatexPrinter:
     def whole(self, n: ir.Node) -> tuple[str, bool]:
         """A whole tensor (the argument of a general function) without indices, and whether it is a
         single symbol (needs no parentheses of its own)."""
+        if n.id in self.given:
+            return symbol_latex(self.given[n.id]), True
         if n.id in self.names:
             return self.names[n.id], True
         if isinstance(n, ir.Var):
@@ -527,19 +567,20 @@ class LatexPrinter:
 
 # ------------------------------------------------------------------------------------ public entry
 
-def to_latex(node: ir.Node, name: str | None = None, indices=None) -> str:
+def to_latex(node: ir.Node, name: str | None = None, indices=None, names=None) -> str:
     """LaTeX (MathJax-ready, no surrounding ``$``) of ``node`` in index notation.
 
     ``name`` becomes the left-hand side (``f = ...``, ``\\nabla^{2}_{w} f``); ``indices`` optionally
     names the result's indices (``("i", "j")``). Shared subexpressions become ``t_{k}`` lines of an
-    ``aligned`` block. Never raises: on an internal failure the plain-text Einstein form is returned
-    inside ``\\text{}``.
+    ``aligned`` block. ``names`` (node id -> name) are nodes written by name, not expanded (a
+    program's earlier definitions). Never raises: on an internal failure the plain-text Einstein
+    form is returned inside ``\\text{}``.
     """
     try:
-        return LatexPrinter(node).document(name, indices)
+        return LatexPrinter(node, names=names).document(name, indices)
     except Exception as exc:  # the display layer must not break a notebook
         try:
-            text = einstein_str(node).replace("\n", "; ")
+            text = einstein_str(node, names=names).replace("\n", "; ")
         except Exception:
             text = f"(expression; LaTeX failed: {type(exc).__name__})"
         if len(text) > 400:

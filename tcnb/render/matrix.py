@@ -23,7 +23,7 @@ import sympy
 from sympy.printing.str import StrPrinter
 
 from .. import ir
-from ..functions import elementwise_name
+from ..functions import elementwise_name, print_formula
 from .latex import apply_elementwise, number_latex, paren as latex_paren, symbol_latex, tidy_formula
 
 ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
@@ -120,7 +120,7 @@ class Text:
             return self.call(self._NAMES.get(name, name), arg), ATOM
         a = arg if arg_prec >= ATOM else self.paren(arg)
         fn = tidy_formula(fn)
-        text = _UnicodePrinter().doprint(fn.subs(ir.T, sympy.Symbol("ARGMARKQZ")))
+        text = print_formula(_UnicodePrinter(), fn, "ARGMARKQZ")
         text = re.sub(r"(?<![\w.])(\d+(?:\.\d+)?(?:/\d+)?)\*", r"\1 ", text)  # 2*x: a scalar multiple
         text = text.replace("*", " ⊙ ")  # every other product of entries is entry-wise
         text = text.replace("(ARGMARKQZ)", "(" + arg + ")").replace("ARGMARKQZ", a)
@@ -202,27 +202,62 @@ class _Factor:
         self.text, self.prec, self.labels, self.kind = text, prec, tuple(labels), kind
 
 
+_FAILED = object()
+
+
+def _per_node(method):
+    """Memoise a printer method per node id, failures (NotMatrix) included, and refuse texts over
+    MAX_CHARS: each node is printed once however many parents share it, and strings stay bounded."""
+    memo_name = "_memo_" + method.__name__
+
+    def wrapper(self, n):
+        memo = self.__dict__.setdefault(memo_name, {})
+        hit = memo.get(n.id)
+        if hit is _FAILED:
+            raise NotMatrix
+        if hit is not None:
+            return hit
+        try:
+            out = method(self, n)
+            if any(isinstance(x, str) and len(x) > MAX_CHARS for x in out):
+                raise NotMatrix
+        except NotMatrix:
+            memo[n.id] = _FAILED
+            raise
+        memo[n.id] = out
+        return out
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
 class MatrixPrinter:
     def __init__(self, style: Text):
         self.s = style
-        self.memo: dict[int, tuple[str, int]] = {}
 
     def atom(self, text, prec):
         return text if prec >= ATOM else self.s.paren(text)
 
+    def print_dag(self, root: ir.Node) -> tuple[str, int]:
+        """render(root), with every node below it printed first (children before parents), so no
+        call recurses more than a step into a DAG however deep it is."""
+        if root.rank > 2:
+            raise NotMatrix
+        for n in ir.topological([root]):
+            for method in (self.render, self.scaled):
+                try:
+                    method(n)
+                except NotMatrix:
+                    pass
+        return self.render(root)
+
+    @_per_node
     def render(self, n: ir.Node) -> tuple[str, int]:
-        if n.id in self.memo:
-            return self.memo[n.id]
         if n.rank > 2:
             raise NotMatrix
         if isinstance(n, ir.Einsum):
-            out = self.with_coef(*self.einsum(n))
-        else:
-            out = self._render(n)
-        if len(out[0]) > MAX_CHARS:
-            raise NotMatrix
-        self.memo[n.id] = out
-        return out
+            return self.with_coef(*self.einsum(n))
+        return self._render(n)
 
     def _render(self, n: ir.Node) -> tuple[str, int]:
         s = self.s
@@ -263,6 +298,7 @@ class MatrixPrinter:
         c = s.scaled(s.num(abs(coef)), text)
         return ("-" + c, NEG) if coef < 0 else (c, PROD)
 
+    @_per_node
     def scaled(self, n: ir.Node) -> tuple[float, str | None, int]:
         """(numeric coefficient, the rest or None when n is just a number, precedence)."""
         if isinstance(n, ir.Const) and not n.shape:
@@ -301,6 +337,7 @@ class MatrixPrinter:
         return "".join(parts), ADD
 
     # ------------------------------------------------------------------------------------ einsum
+    @_per_node
     def einsum(self, n: ir.Einsum) -> tuple[float, str, int]:
         """(coefficient, text, precedence) of a product, or NotMatrix."""
         s = self.s
@@ -507,7 +544,7 @@ class MatrixPrinter:
 
 def _to(node: ir.Node, style: Text) -> str | None:
     try:
-        text, _ = MatrixPrinter(style).render(node)
+        text, _ = MatrixPrinter(style).print_dag(node)
         return text
     except NotMatrix:
         return None

@@ -21,6 +21,7 @@ its last use, and a contraction's largest intermediate is added while it runs.
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -146,6 +147,11 @@ def einsum_cost(n: ir.Einsum, label_size: dict) -> tuple[int, int]:
     return int(info.opt_cost) + extra, inter
 
 
+@functools.lru_cache(maxsize=4096)
+def _formula_ops(fn: sympy.Expr) -> int:
+    return max(1, int(sympy.count_ops(fn)))
+
+
 def _general_flops(n: ir.General, shape_of) -> int:
     arg = shape_of(n.arg)
     entries = math.prod(arg)
@@ -165,7 +171,13 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
     """
     sizes = _check_sizes(sizes)
     order = ir.topological([node])
-    shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
+    resolved: dict = {}  # a deep network has thousands of nodes but few distinct shapes
+
+    def resolve(shape):
+        if shape not in resolved:
+            resolved[shape] = resolve_shape(shape, sizes)
+        return resolved[shape]
+    shapes = {n.id: resolve(n.shape) for n in order}
     entries = {k: math.prod(s) for k, s in shapes.items()}
     counts = dict(nodes=len(order), variables=0, constants=0, multiplications=0, additions=0,
                   elementwise=0, general=0, unit_tensors=0, dense_unit_tensors=0, index_maps=0)
@@ -183,7 +195,7 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
             counts["index_maps"] += 1
         elif isinstance(n, ir.Einsum):
             counts["multiplications"] += 1
-            label_size = {l: resolve_shape((d,), sizes)[0] for l, d in n.label_dims.items()}
+            label_size = {l: resolve((d,))[0] for l, d in n.label_dims.items()}
             f, inter = einsum_cost(n, label_size)
             flops += f
             transient[n.id] = inter * itemsize
@@ -192,7 +204,7 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
             flops += entries[n.id] * (len(n.terms) - 1)
         elif isinstance(n, ir.Elementwise):
             counts["elementwise"] += 1
-            flops += entries[n.id] * max(1, int(sympy.count_ops(n.fn)))
+            flops += entries[n.id] * _formula_ops(n.fn)
         elif isinstance(n, ir.General):
             counts["general"] += 1
             flops += _general_flops(n, lambda m: shapes[m.id])
