@@ -73,8 +73,8 @@ def _sizes(text: str) -> dict:
 def _render(e, fmt: str, sizes: dict) -> str:
     if fmt == "latex":
         return e.latex()
-    if fmt == "numpy":
-        return e.to_source(**sizes)
+    if fmt == "numpy":  # a module that runs without tcnb
+        return e.to_source(standalone=True, **sizes)
     if fmt == "matrix":
         return e.matrix() or "(not representable in matrix notation)\n" + e.einstein()
     if fmt == "stats":

@@ -125,3 +125,30 @@ def test_the_installed_entry_point_in_a_real_process(files):
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert_short(proc.stderr, "binary file")
+
+
+def test_format_numpy_prints_a_module_that_runs_without_tcnb(capsys, tmp_path):
+    import numpy as np
+
+    import tcnb
+    rc, out, err = run_main(capsys, "derive", str(LOGREG), "--of", "f", "--wrt", "w", "--order", "2",
+                            "--format", "numpy", "--sizes", "m=50,n=10")
+    assert rc == 0, err
+    assert "standalone" in out and "import tcnb" not in out
+    module = tmp_path / "hess.py"
+    module.write_text(out)
+    prog = tcnb.parse(LOGREG.read_text())
+    H = tcnb.hessian(prog["f"], prog["w"])
+    rng = np.random.default_rng(0)
+    X, y, w = rng.normal(size=(7, 3)), rng.normal(size=7), rng.normal(size=3)  # not the planning sizes
+    np.save(tmp_path / "X.npy", X), np.save(tmp_path / "y.npy", y), np.save(tmp_path / "w.npy", w)
+    script = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import numpy as np, hess\n"
+              "try:\n    import tcnb\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('tcnb importable')\n"
+              "fn = [getattr(hess, name) for name in hess.__all__]\n"
+              f"a = {{k: np.load({str(tmp_path)!r} + f'/{{k}}.npy') for k in 'Xyw'}}\n"
+              "np.save(" + repr(str(tmp_path / "H.npy")) + ", fn[0](**a))\n")
+    numpy_dir = str(Path(np.__file__).parent.parent)
+    env = {"PYTHONPATH": ""}
+    subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({numpy_dir!r})\n" + script],
+                   check=True, env=env, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "H.npy"), H.evaluate(X=X, y=y, w=w), rtol=1e-12)

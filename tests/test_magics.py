@@ -7,6 +7,7 @@ import contextlib
 import io
 import re
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,6 +111,43 @@ def test_load_ext_registers_cell_magics(ip):
     cell = ip.magics_manager.magics["cell"]
     assert "tensor" in cell and "derive" in cell
     assert isinstance(ip.magics_manager.registry["TensorMagics"], TensorMagics)
+
+
+def test_load_ext_registers_tensor_bench(ip):
+    assert "tensor_bench" in ip.magics_manager.magics["line"]
+
+
+@pytest.mark.parametrize("cell,fragment", [
+    ("%%derive -h\nH = hessian(f, w)\n", "--no-compress"),
+    ("%%derive --help\n\n", "--program"),
+    ("%%tensor -h\nx: R[n]\n", "--no-display"),
+    ("%tensor_bench -h", "--baselines"),
+])
+def test_help_shows_the_options_and_succeeds(ip, shown, capsys, cell, fragment):
+    before = set(ip.user_ns)
+    result = run(ip, cell)
+    assert result.success, repr(result.error_in_exec)
+    assert fragment in capsys.readouterr().out
+    assert set(ip.user_ns) == before  # help binds nothing, parses nothing
+
+
+def test_tensor_says_when_it_rebinds_user_data(ip, shown, capsys):
+    ip.user_ns["X"] = np.ones(3)
+    assert run(ip, "%%tensor\nw: R[n]\nX = w * 2\nf = sum(X)\n").success
+    out = capsys.readouterr().out
+    assert "rebinds X (was ndarray)" in out and "f" not in out.split("rebinds", 1)[1]
+    assert isinstance(ip.user_ns["X"], tcnb.Expr)
+    # re-running the cell replaces tcnb objects only: nothing to say
+    assert run(ip, "%%tensor\nw: R[n]\nX = w * 2\nf = sum(X)\n").success
+    assert "rebinds" not in capsys.readouterr().out
+
+
+def test_derive_show_code_is_standalone(ip, shown):
+    assert run(ip, "%%tensor\nX: R[m, n]\nw: R[n]\nf = sum(tanh(X @ w))\n").success
+    shown.clear()
+    assert run(ip, "%%derive --show code\ng = grad(f, w)\n").success
+    text = "".join(str(b.get("text/html", "")) + str(b.get("text/plain", "")) for b in shown)
+    assert "standalone" in text and "_rt.tanh" not in text and "import numpy" in text
 
 
 def test_loading_twice_is_harmless(ip, shown, capsys):
@@ -240,7 +278,7 @@ def test_derive_show_parts(ip, shown):
     page, text = shown[0]["text/html"], shown[0]["text/plain"]
     assert text.startswith("H = ")
     assert r"\sum" in page and "matrix notation" in page and "diag" in page
-    assert "tcnb_fn" in page and "tcnb_fn" in text            # code
+    assert "standalone" in page and "import numpy" in text    # code: the standalone module
     assert "FLOPs" in page and "m=2000, n=100" in page         # stats at the given sizes
     assert ("<svg" in page) == D.dot_available()
 

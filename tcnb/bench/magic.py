@@ -13,7 +13,7 @@ or all), ``--budget`` (seconds per point), ``--memory`` (e.g. 2GB), ``--repeat-t
 repeats per point), ``--seed``, ``--inputs "y=pm1 W*=scaled"``, ``--no-progress``, ``--quiet`` (bind,
 do not display).
 
-``register(ipython)`` adds the magic (``from tcnb.bench import magic; magic.register(get_ipython())``).
+``%load_ext tcnb`` registers it; ``register(ipython)`` adds it to a shell by hand.
 Bad arguments raise :class:`BenchMagicError`: the cell fails (Run All stops there) with one line, no
 traceback; a misspelt backend, baseline or mode is such an error, not an "unavailable" record.
 """
@@ -141,6 +141,9 @@ def parse_line(line: str) -> dict:
 
 
 def tensor_bench(line: str, ipython=None):
+    if any(tok in ("-h", "--help") for tok in line.split()):
+        print(__doc__.split("\n\n``register")[0])
+        return None
     from .compare import compare
     spec = parse_line(line)
     ns = ipython.user_ns if ipython is not None else {}

@@ -234,7 +234,7 @@ class ExprView(_View):
             if st:
                 parts.append(f"cost at {sizes_text(self.sizes)}: {stats_text(st)}")
         if "code" in self.parts:
-            src = safe(lambda: self.expr.to_source(**self.sizes))
+            src = safe(lambda: self.expr.to_source(standalone=True, **self.sizes))
             if src:
                 parts.append(src)
         return "\n".join(p for p in parts if p)
@@ -259,7 +259,7 @@ class ExprView(_View):
                                   safe(lambda: node_count(e))))
         if "code" in self.parts:
             try:
-                out.append(code_html(e.to_source(**self.sizes)))
+                out.append(code_html(e.to_source(standalone=True, **self.sizes)))
             except Exception as exc:  # noqa: BLE001
                 out.append(note(f"code not available ({short_error(exc)})", "error"))
         if "stats" in self.parts:

@@ -190,6 +190,10 @@ class TensorMagics(Magics):
 
     # ---------------------------------------------------------------- helpers
     def _args(self, fn, line: str):
+        """The magic's arguments, or None after printing its help for ``-h`` / ``--help``."""
+        if _wants_help(line):
+            print(fn.__doc__)
+            return None
         try:
             return parse_argstring(fn, line)
         except Exception as exc:  # UsageError from argparse: short message, nothing bound
@@ -209,12 +213,15 @@ class TensorMagics(Magics):
         The program becomes the one ``%%derive`` resolves names from. A failed cell binds nothing
         and leaves ``%%derive`` without a program (it says so instead of using an older one).
         """
+        if _wants_help(line):
+            return self._args(self.tensor, line)
         try:
             args, prog, bindings = self._tensor_cell(line, cell)
         except CellError as err:
             self.last_program, self.last_program_name = None, None
             self.last_failure = err.kind + (f" at line {err.line}" if err.line is not None else "")
             raise err.in_cell(cell) from None
+        _note_rebinding(self.shell.user_ns, bindings)
         self.shell.push(bindings)
         self.last_program, self.last_program_name, self.last_failure = prog, args.name, None
         if not args.no_display:
@@ -258,6 +265,8 @@ class TensorMagics(Magics):
         one or ``--program``), then expressions in the namespace. Nothing is bound unless every
         line succeeds; a failed cell raises, so the notebook stops there.
         """
+        if _wants_help(line):
+            return self._args(self.derive, line)
         try:
             args = self._args(self.derive, line)
             show = _parse_show(args.show)
@@ -326,9 +335,25 @@ class TensorMagics(Magics):
         return list(results.items())
 
 
+def _wants_help(line: str) -> bool:
+    return any(tok in ("-h", "--help") for tok in line.split())
+
+
+def _note_rebinding(ns: dict, bindings: dict) -> None:
+    """One line when %%tensor replaces a name that held something other than a tcnb object (data the
+    user may still want: ``X = np.load(...)`` followed by a program defining ``X``)."""
+    replaced = [f"{name} (was {type(ns[name]).__name__})" for name in bindings
+                if name in ns and not isinstance(ns[name], (tcnb.Expr, tcnb.Program))]
+    if replaced:
+        print("note: %%tensor rebinds " + ", ".join(replaced))
+
+
 def load_ipython_extension(ipython) -> None:
-    """``%load_ext tcnb``: register the magics and the rich HTML display of tcnb objects."""
+    """``%load_ext tcnb``: register the magics (``%%tensor``, ``%%derive``, ``%tensor_bench``) and the
+    rich HTML display of tcnb objects."""
+    from ..bench import magic as bench_magic  # the bench layer's magic; its heavy imports stay lazy
     ipython.register_magics(TensorMagics)
+    bench_magic.register(ipython)
     D.register_formatters(ipython)
 
 
