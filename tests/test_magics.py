@@ -37,6 +37,7 @@ loss = sum(square(T - U @ V.T))
 @pytest.fixture(scope="module")
 def shell():
     shell = InteractiveShell.instance()
+    shell.reset()  # the shell is a process-wide singleton: other test files may have bound names
     if "TensorMagics" not in shell.magics_manager.registry:
         shell.run_line_magic("load_ext", "tcnb")
     return shell
