@@ -734,110 +734,131 @@ class Builder:
 
     # ------------------------------------------------------------------ index notation
     def k_index(self, shape, depth):
-        """name[i, j] = c1 * A[i, k] * f(B[k, j]) + c2 * C[j, i] - ...: Einstein per product term."""
+        """name[i, j] = c1 * A[i, k] * f(B[k, j]) + c2 * C[j, i] - ...: the Einstein convention per
+        term (README): an index not on the left is summed within its term; in a sum of terms it
+        appears in two or more factors (or twice in one access); a term lacking a left index
+        broadcasts only where the left side gives that index a range."""
         if not shape:   # index notation always has indices on the left
             return self.expr(shape, depth)
         pool = [l for l in INDEX_POOL if l not in self.dims and l not in self.funcs]
-        labels = self.draw(st.permutations(pool))
+        labels = list(self.draw(st.permutations(pool)))
         ldim: dict = {}
-        lhs = []
-        for d in shape:
+
+        def new_label(d):
             l = labels[len(ldim)]
             ldim[l] = d
-            lhs.append(l)
+            return l
+        lhs = [new_label(d) for d in shape]
         nterms = self.draw(st.integers(1, 3))
+        multi = nterms > 1
+        ranged = False
+        letter = {}
         terms_src, terms_py = [], []
-        shared_sum = None
         for t in range(nterms):
             present = list(lhs) if t == 0 else [l for l in lhs if self.draw(st.integers(0, 3))]
-            nsum = self.draw(st.integers(0, 2))
-            if nterms > 1 and "index_sums" in self.avoid:
-                nsum = 0
-            summed = []
-            for _ in range(nsum):
-                if shared_sum is not None and self.draw(st.booleans()):
-                    l = shared_sum
-                else:
-                    l = labels[len(ldim)] if len(ldim) < len(labels) else None
-                    if l is None:
-                        break
-                    ldim[l] = self.dim()
-                    shared_sum = shared_sum or l
-                if l not in summed:
-                    summed.append(l)
-            if nterms > 1 and summed:
+            if multi and "index_broadcast" in self.avoid:
+                present = list(lhs)
+            if present != lhs and present:
+                ranged = True
+                self.features.add("index_broadcast")
+            summed = [new_label(self.dim()) for _ in range(self.draw(st.integers(0, 2)))
+                      if len(ldim) < len(labels) - 2]
+            if multi and summed:
                 self.features.add("index_sums")
             avail = present + summed
-            factors = []
-            nf = self.draw(st.integers(1, 3))
-            for _ in range(nf):
+            factors = []   # (labels, kind) with kind plain | diag | inner
+            for _ in range(self.draw(st.integers(1, 3))):
                 r = self.draw(st.integers(0, min(2, len(avail)))) if avail else 0
                 labs = list(self.draw(st.permutations(avail))[:r]) if r else []
-                if r == 2 and self.draw(st.integers(0, 7)) == 0:
-                    labs[1] = labs[0]   # a diagonal A[k, k]
-                    self.features.add("diagonal")
                 factors.append(labs)
-            covered = {l for f in factors for l in f}
-            for l in avail:
-                if l not in covered:
+            need = {l: (2 if (multi and l in summed) else 1) for l in avail}
+            for l in avail:   # enough factors hold every index
+                while sum(l in f for f in factors) < need[l]:
                     factors.append([l])
             fsrc, fpy, specs = [], [], []
-            letter = {l: chr(ord("a") + k) for k, l in enumerate(ldim)}
             for labs in factors:
-                fshape = tuple(ldim[l] for l in labs)
-                base = self.expr(fshape, depth - 1) if depth > 0 else self.leaf(fshape)
-                if labs:
-                    if base.src.isidentifier():
-                        bsrc = base.src
-                    elif self.draw(st.booleans()):
-                        bsrc = f"({base.src})"
-                    else:
-                        bsrc = self.define(base).src
-                    ftxt = f"{bsrc}[{', '.join(labs)}]"
-                else:
-                    if not base.src.isidentifier() and not _is_number(base.src):
-                        base = self.define(base)
-                    ftxt = base.src
-                fp = base.py
-                how = self.draw(st.integers(0, 5))
-                if how == 0:
-                    pool_u = [u for u in UNARY if u[4] or not self.smooth]
-                    f = self.draw(st.sampled_from(pool_u))
-                    ftxt, fp = f[0].format(ftxt), f[1].format(fp)
-                elif how == 1 and labs:
-                    ftxt, fp = f"(2 + cos({ftxt}))", f"(1 / (2 + J.cos({fp})))"
-                    ftxt = "1 / " + ftxt
-                    self.features.add("index_div")
-                fsrc.append(ftxt)
-                fpy.append(fp)
-                specs.append("".join(letter[l] for l in labs))
+                s_, p_, labs = self.index_factor(labs, ldim, depth, summed, new_label, labels)
+                fsrc.append(s_)
+                fpy.append(p_)
+                specs.append(labs)
+            for labs in specs:
+                for l in labs:
+                    letter.setdefault(l, chr(ord("a") + len(letter)))
             coef = self.draw(st.sampled_from([None, "2.0", "-0.5", "3"]))
-            body = " * ".join(fsrc)
+            order = self.draw(st.permutations(range(len(fsrc))))
+            body = " * ".join(fsrc[k] for k in order)
             if coef:
                 body = f"{coef} * {body}"
             t_out = [l for l in lhs if l in present]
-            py = f'J.einsum("{",".join(specs)}->{"".join(letter[l] for l in t_out)}", {", ".join(fpy)})'
+            spec = ",".join("".join(letter[l] for l in specs[k]) for k in order)
+            py = f'J.einsum("{spec}->{"".join(letter[l] for l in t_out)}", {", ".join(fpy[k] for k in order)})'
             if coef:
                 py = f"({coef} * {py})"
             if t_out != lhs and t_out:
                 py = f"({py})[{', '.join(':' if l in t_out else 'None' for l in lhs)}]"
-            elif not t_out and lhs:
-                py = f"({py}) * J.ones(({', '.join(f'S[{ldim[l]!r}]' for l in lhs)},))"
-            if t_out != lhs and t_out:
-                self.features.add("index_broadcast")
+            elif not t_out:
+                py = f"({py}) * J.ones(({', '.join(_size_py(ldim[l]) for l in lhs)},))"
             sign = self.draw(st.sampled_from(["+", "-"])) if t else ""
             terms_src.append(f"{sign} {body}" if t else body)
             terms_py.append(f"{sign} {py}" if t else py)
-            if t + 1 >= nterms:
-                break
         name = self.fresh()
-        self.lines.append(f"{name}[{', '.join(lhs)}] = {' '.join(terms_src)}")
-        self.py.append(f"V[{name!r}] = {' '.join(terms_py)}")
+        ranged = ranged or self.draw(st.integers(0, 4)) == 0
+        lhs_src = ", ".join(f"{l}:{ldim[l]}" if ranged else l for l in lhs)
+        self.lines.append(f"{name}[{lhs_src}] = {' '.join(terms_src)}")
+        self.py.append(f"V[{name!r}] = J.broadcast_to({' '.join(terms_py)}, "
+                       f"({', '.join(_size_py(ldim[l]) for l in lhs)},))")
         self.defs[name] = shape
         self.features.add("index")
         out = T(name, f"V[{name!r}]", shape)
         self.named.append(out)
         return out
+
+    def index_factor(self, labs, ldim, depth, summed, new_label, labels):
+        """One factor of a term: an indexed name (a diagonal A[k, k] now and then), a function of
+        it, a reciprocal, or a function of a product summing a local index inside: tanh(A[i, q] * B[q, k])."""
+        how = self.draw(st.integers(0, 7))
+        if how == 7 and labs and len(ldim) < len(labels) and "index_inner" not in self.avoid:
+            q = new_label(self.dim())
+            split = self.draw(st.integers(0, len(labs)))
+            la, lb = labs[:split] + [q], [q] + labs[split:]
+            a_s, a_p = self.indexed(la, ldim, depth)
+            b_s, b_p = self.indexed(lb, ldim, depth)
+            # (one placeholder only: sign(P) * (P) would repeat the product's indices in two factors)
+            f = self.draw(st.sampled_from([u for u in UNARY if (u[4] or not self.smooth) and "{0}" not in u[0]]))
+            letters = {l: chr(ord("a") + k) for k, l in enumerate(dict.fromkeys(la + lb))}
+            spec = ("".join(letters[l] for l in la) + "," + "".join(letters[l] for l in lb) + "->"
+                    + "".join(letters[l] for l in labs))
+            self.features.add("index_inner")
+            return f[0].format(f"{a_s} * {b_s}"), f[1].format(f'J.einsum("{spec}", {a_p}, {b_p})'), labs
+        if how == 6 and len(labs) == 1 and self.draw(st.booleans()):   # a diagonal access A[k, k]
+            self.features.add("diagonal")
+            s_, p_ = self.indexed([labs[0], labs[0]], ldim, depth)
+            return s_, p_, [labs[0]]      # the oracle's factor is the diagonal itself
+        s_, p_ = self.indexed(labs, ldim, depth)
+        if how == 0:
+            f = self.draw(st.sampled_from([u for u in UNARY if u[4] or not self.smooth]))
+            return f[0].format(s_), f[1].format(p_), labs
+        if how == 1 and labs:
+            self.features.add("index_div")
+            return f"(1 / (2 + cos({s_})))", f"(1 / (2 + J.cos({p_})))", labs
+        if how == 2 and labs:   # a divisor in the chain: a * b / (...)
+            self.features.add("index_div")
+            return f"1 / (2 + cos({s_}))", f"(1 / (2 + J.cos({p_})))", labs
+        return s_, p_, labs
+
+    def indexed(self, labs, ldim, depth):
+        """name[labels] for a named tensor of the labels' shape (only names take indices)."""
+        fshape = tuple(ldim[l] for l in labs)
+        base = self.expr(fshape, depth - 1) if depth > 0 else self.leaf(fshape)
+        if not labs:
+            if not base.src.isidentifier() and not _is_number(base.src):
+                base = self.define(base)
+            return base.src, base.py
+        if not base.src.isidentifier():
+            base = self.define(base)
+        if len(set(labs)) < len(labs):   # the oracle takes the diagonal itself
+            return f"{base.src}[{', '.join(labs)}]", f"J.diagonal({base.py})"
+        return f"{base.src}[{', '.join(labs)}]", base.py
 
     # ------------------------------------------------------------------ the program
     def decorate(self, lines):

@@ -57,7 +57,7 @@ def check_derivatives(case, w, data, test="calculus"):
     cs.fresh_caches()
     dname = _direction_name(case)
     wdims = case.var_shapes[w]
-    source = case.source + (f"{dname}: R[{', '.join(wdims)}]\n" if wdims else f"{dname}: R\n")
+    source = case.source.rstrip("\r\n") + "\n" + (f"{dname}: R[{', '.join(wdims)}]\n" if wdims else f"{dname}: R\n")
     rng = np.random.default_rng(case.seed + 7)
     arrays = {**case.arrays, dname: rng.standard_normal(case.arrays[w].shape)}
     try:
