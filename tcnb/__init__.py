@@ -22,10 +22,12 @@ __all__ = ["parse", "check", "CheckResult", "grad", "jacobian", "hessian", "deri
 
 
 def load_ipython_extension(ipython):  # %load_ext tcnb
+    """``%load_ext tcnb``: register the notebook magics (imported lazily, so plain ``import tcnb`` needs no IPython)."""
     from .notebook.magics import load_ipython_extension as load
     load(ipython)
 
 
 def unload_ipython_extension(ipython):  # %unload_ext tcnb
+    """``%unload_ext tcnb``: remove the magics again."""
     from .notebook.magics import unload_ipython_extension as unload
     unload(ipython)

@@ -38,25 +38,31 @@ class Program(Mapping):
 
     @property
     def source(self) -> str:
+        """The program text as parsed."""
         return self._parsed.source
 
     @property
     def variables(self) -> dict:
+        """name -> Expr of each declared variable, in declaration order."""
         return {n: self._exprs[n] for n in self._parsed.variables}
 
     @property
     def definitions(self) -> dict:
+        """name -> Expr of each definition, in source order."""
         return {n: self._exprs[n] for n in self._parsed.definitions}
 
     @property
     def dims(self) -> list:
+        """Names of the dimensions (size symbols) the program's shapes use, in order of first use."""
         return self._parsed.dims
 
     @property
     def functions(self) -> dict:
+        """name -> SymPy formula of each element-wise function the program defines (a copy)."""
         return dict(self._parsed.functions)
 
     def line_of(self, name: str) -> int | None:
+        """The source line where ``name`` is declared or defined (None if unknown)."""
         return self._parsed.lines.get(name)
 
     def _with_earlier(self):

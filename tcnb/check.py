@@ -23,6 +23,10 @@ from .expr import Expr
 
 @dataclass
 class CheckResult:
+    """The outcome of check(): true when the symbolic and the reference values agree.
+
+    The errors, the worst index and both values are kept so a failure can be inspected.
+    """
     ok: bool
     max_abs_error: float
     max_rel_error: float

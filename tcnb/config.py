@@ -11,6 +11,10 @@ import os
 
 
 class _Config:
+    """Settings: ``memory_budget`` (bytes; default a quarter of the available memory) and
+
+    ``default_backend`` (default ``"numpy"``), read from TCNB_MEMORY_BUDGET and TCNB_BACKEND.
+    """
     def __init__(self):
         self.memory_budget = int(float(os.environ.get("TCNB_MEMORY_BUDGET", _available_bytes() // 4)))
         self.default_backend = os.environ.get("TCNB_BACKEND", "numpy")
@@ -37,6 +41,7 @@ config = _Config()
 
 
 def human_bytes(n: float) -> str:
+    """A byte count for messages, in binary units (``1.5 MiB``)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"

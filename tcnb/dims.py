@@ -16,6 +16,7 @@ Dim = sympy.Expr
 
 @lru_cache(maxsize=None)
 def symbol(name: str) -> sympy.Symbol:
+    """The SymPy symbol of a dimension name: an integer, positive, one object per name (cached)."""
     return sympy.Symbol(name, integer=True, positive=True)
 
 
@@ -40,14 +41,17 @@ def _names_in(text: str) -> list[str]:
 
 
 def dim_str(d: Dim) -> str:
+    """A dimension as text."""
     return str(d)
 
 
 def shape_str(shape) -> str:
+    """A shape as text, ``(n, m)``."""
     return "(" + ", ".join(dim_str(d) for d in shape) + ")"
 
 
 def free_symbols(shape) -> set[str]:
+    """Names of the dimension symbols a shape uses."""
     out: set[str] = set()
     for d in shape:
         out |= {s.name for s in d.free_symbols}

@@ -17,10 +17,12 @@ LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
 
 
 def letters(labels, names: dict) -> str:
+    """Index letters for ``labels``, giving each new label the next letter and recording it in ``names``."""
     return "".join(names.setdefault(l, LETTERS[len(names) % len(LETTERS)]) for l in labels)
 
 
 def spec_of(node: "ir.Einsum") -> str:
+    """The einsum spec of a node (``ij,j->i``), output labels lettered first."""
     names: dict = {}
     letters(node.out, names)
     ins = [letters(s, names) for s in node.ins]
@@ -28,6 +30,7 @@ def spec_of(node: "ir.Einsum") -> str:
 
 
 def use_counts(root: "ir.Node", leaves=frozenset()) -> Counter:
+    """node id -> how many parents use it in the DAG under ``root`` (``leaves`` not descended into)."""
     counts: Counter = Counter()
     for n in ir.topological([root], leaves):
         if n.id not in leaves:
@@ -69,6 +72,7 @@ def _is_call(text: str) -> bool:
 
 
 def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
+    """An element-wise function applied to ``arg_text``, parenthesised only where needed."""
     if isinstance(fn, sympy.Function) and fn.args == (ir.T,):
         return f"{fn.func.__name__}({arg_text})"
     atom = arg_text.isidentifier() or _is_call(arg_text)

@@ -46,6 +46,11 @@ def _split_backend(backend, arrays):
 
 
 class Expr:
+    """An immutable handle on an IR node: evaluate, compile, derive and display it.
+
+    ``indices`` name its axes for display; ``split`` is how many of them are rows when it is shown
+    or compressed as a matrix.
+    """
     __slots__ = ("node", "name", "indices", "split", "known_names", "_compiled", "__weakref__")
 
     def __init__(self, node: ir.Node, name: str | None = None, indices: tuple | None = None,
@@ -70,10 +75,12 @@ class Expr:
 
     @property
     def rank(self) -> int:
+        """Number of axes (0 for a scalar)."""
         return self.node.rank
 
     @property
     def variables(self) -> list[str]:
+        """Names of the variables the expression depends on."""
         return [v.name for v in ir.variables(self.node)]
 
     def __eq__(self, other):
@@ -152,13 +159,16 @@ class Expr:
     # ---------------------------------------------------------------------------- display
     @property
     def display_name(self) -> str:
+        """The name for messages (``"the expression"`` when it has none)."""
         return self.name or "the expression"
 
     def einstein(self) -> str:
+        """The expression in tcnb's Einstein notation: shared subexpressions as ``t1 = ...`` lines, then the result."""
         from .einstein import einstein_str
         return einstein_str(self.node)
 
     def latex(self) -> str:
+        """The expression as LaTeX, with its name and axis indices where it has them."""
         from .render.latex import to_latex
         return to_latex(self.node, name=self.name, indices=self.indices)
 

@@ -32,11 +32,13 @@ T = ir.T
 class sigmoid(sympy.Function):
     """1 / (1 + exp(-t)), evaluated stably as (1 + tanh(t/2)) / 2."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: sigmoid(t) (1 - sigmoid(t))."""
         s = sigmoid(self.args[0])
         return s * (1 - s)
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
         if x.is_Number:
             return 1 / (1 + sympy.exp(-x))
 
@@ -44,10 +46,12 @@ class sigmoid(sympy.Function):
 class softplus(sympy.Function):
     """log(1 + exp(t)), evaluated stably as logaddexp(0, t)."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: sigmoid(t)."""
         return sigmoid(self.args[0])
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
         if x.is_Number:
             return sympy.log(1 + sympy.exp(x))
 
@@ -55,20 +59,25 @@ class softplus(sympy.Function):
 class step(sympy.Function):
     """1 for t > 0, else 0: the derivative of relu (subgradient 0 at 0)."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: 0."""
         return sympy.Integer(0)
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: 1 or 0 for a number argument, else unevaluated."""
         if x.is_Number:
             return sympy.Integer(1) if x > 0 else sympy.Integer(0)
 
 
 class relu(sympy.Function):
+    """max(t, 0), with derivative step(t) (subgradient 0 at 0)."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: step(t)."""
         return step(self.args[0])
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
         if x.is_Number:
             return sympy.Max(x, 0)
 
@@ -76,20 +85,25 @@ class relu(sympy.Function):
 class sign(sympy.Function):
     """sign(t) with sign(0) = 0 and derivative 0 everywhere (a.e. exact, a subgradient at 0)."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: 0."""
         return sympy.Integer(0)
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
         if x.is_Number:
             return sympy.sign(x)
 
 
 class absval(sympy.Function):
+    """abs(t), with derivative sign(t) (subgradient 0 at 0)."""
     def fdiff(self, argindex=1):
+        """Derivative for SymPy: sign(t)."""
         return sign(self.args[0])
 
     @classmethod
     def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
         if x.is_Number:
             return abs(x)
 
@@ -198,6 +212,7 @@ def _check_formula(name, expr):
 
 
 def elementwise_formula(name: str):
+    """The formula in T of an element-wise function name (user-defined first, then built-in); None if unknown."""
     return USER_FUNCTIONS.get(name, ELEMENTWISE.get(name))
 
 
@@ -327,6 +342,7 @@ def elementwise_latex(fn: sympy.Expr, arg_latex: str) -> str:
 
 
 def elementwise_name(fn: sympy.Expr) -> str | None:
+    """The name of an element-wise formula (user-defined first, then built-in); None if it has none."""
     for table in (USER_FUNCTIONS, ELEMENTWISE):
         for name, formula in table.items():
             if formula == fn:
@@ -447,6 +463,7 @@ GENERAL: dict[str, GeneralFunction] = {
 
 
 def make_general(name: str, arg: ir.Node, params: tuple = ()) -> ir.Node:
+    """A General node (softmax, logsumexp, inv, ...) of ``arg``, with its shape and a normalised axis."""
     spec = GENERAL[name]
     params = tuple(sorted(params))
     shape = spec.shape(arg.shape, params)
@@ -456,6 +473,7 @@ def make_general(name: str, arg: ir.Node, params: tuple = ()) -> ir.Node:
 
 
 def general_code(node: ir.General, arg: str, module: str = "np") -> str:
+    """Array code of a General node applied to the code ``arg``, on array module ``module``."""
     spec = GENERAL[node.name]
     params = dict(node.params)
     params.setdefault("axis", None)

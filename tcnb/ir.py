@@ -32,6 +32,10 @@ _table: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary
 
 
 class Node:
+    """Base of the IR: immutable, hash-consed nodes (equal structure is the same object, so ``is``
+
+    compares and ``id`` keys caches). Build them only through each class's ``make``.
+    """
     __slots__ = ("key", "shape", "id", "children", "__weakref__")
     kind = "node"
 
@@ -62,6 +66,7 @@ class Node:
 
     @property
     def rank(self) -> int:
+        """Number of axes (0 for a scalar)."""
         return len(self.shape)
 
     def __repr__(self) -> str:
@@ -70,11 +75,13 @@ class Node:
 
 
 class Var(Node):
+    """A named input tensor of a symbolic shape."""
     __slots__ = ("name",)
     kind = "var"
 
     @classmethod
     def make(cls, name: str, shape: Sequence) -> "Var":
+        """The variable ``name`` of ``shape`` (dimensions as ints, names or SymPy expressions)."""
         shape = tuple(as_dim(d) for d in shape)
         return cls._intern((name, shape), shape, (), name=name)
 
@@ -86,6 +93,7 @@ class Const(Node):
 
     @classmethod
     def make(cls, value, shape: Sequence = ()) -> "Const":
+        """The constant of ``shape`` with every entry ``value`` (-0.0 stored as 0.0)."""
         value = float(value)
         if value == 0.0:
             value = 0.0  # one zero, not two (-0.0)
@@ -105,6 +113,7 @@ class Delta(Node):
 
     @classmethod
     def make(cls, dims: Sequence, dense: bool = False) -> "Delta":
+        """The unit tensor over ``dims``; ``dense=True`` keeps it from being simplified away."""
         dims = tuple(as_dim(d) for d in dims)
         return cls._intern((dims, bool(dense)), dims + dims, (), dims=dims, dense=bool(dense))
 
@@ -124,6 +133,10 @@ class IndexMap(Node):
 
     @classmethod
     def make(cls, matrix, offset, in_dims, out_dims) -> "Node":
+        """The selection tensor of J = A I + c; ShapeError on inconsistent sizes. The identity map
+
+        gives a Delta.
+        """
         matrix = tuple(tuple(int(a) for a in row) for row in matrix)
         offset = tuple(as_dim(c) if not isinstance(c, int) else __import__("sympy").Integer(c) for c in offset)
         in_dims = tuple(as_dim(d) for d in in_dims)
@@ -145,6 +158,10 @@ class Elementwise(Node):
 
     @classmethod
     def make(cls, fn: sympy.Expr, arg: Node) -> Node:
+        """``fn`` applied entry by entry to ``arg``, simplified: identity and constant functions,
+
+        constant folding, fusion with an inner element-wise node and a scalar factor moved inside.
+        """
         fn = sympy.sympify(fn)
         if fn == T:
             return arg
@@ -188,6 +205,7 @@ def formula_shape(fn: sympy.Expr) -> tuple[int, int, int, int]:
 
 
 def formula_size(fn: sympy.Expr) -> int:
+    """Number of nodes in a formula's expression tree."""
     return formula_shape(fn)[0]
 
 
@@ -207,6 +225,7 @@ class General(Node):
 
     @classmethod
     def make(cls, name: str, arg: Node, params: tuple, shape: Sequence) -> "General":
+        """The General node ``name(arg)`` with its parameters and result shape (computed by the caller)."""
         return cls._intern((name, arg.id, params), tuple(shape), (arg,), name=name, arg=arg,
                            params=params)
 
@@ -218,6 +237,10 @@ class Add(Node):
 
     @classmethod
     def make(cls, terms: Iterable[Node]) -> Node:
+        """The sum of ``terms``, simplified: nested sums flattened, constants folded, equal terms merged,
+
+        zeros dropped; a single term is returned as it is. ShapeError on unequal shapes.
+        """
         flat: list[Node] = []
         for t in terms:
             flat.extend(t.terms if isinstance(t, Add) else (t,))
@@ -261,6 +284,10 @@ class Einsum(Node):
 
     @classmethod
     def make(cls, operands: Sequence[Node], ins: Sequence[Sequence], out: Sequence) -> Node:
+        """The product of ``operands`` indexed by ``ins``, summed to ``out``, simplified and canonically
+
+        numbered (it may return another kind of node); ShapeError where an index has two dimensions.
+        """
         operands = list(operands)
         ins = [tuple(s) for s in ins]
         out = tuple(out)
@@ -436,10 +463,12 @@ def unit_tensor_ties(operands, ins):
 
 
 def is_kept_delta(node: Node) -> bool:
+    """A unit tensor that simplification may remove (not marked dense)."""
     return isinstance(node, Delta) and not node.dense
 
 
 def label_dims_of(operands, ins) -> dict:
+    """label -> dimension over the operands' index tuples (the first one seen)."""
     dims: dict = {}
     for op, labels in zip(operands, ins):
         for lab, d in zip(labels, op.shape):
@@ -511,6 +540,7 @@ def split_coefficient(node: Node) -> tuple[float, Node]:
 
 
 def scale(node: Node, c: float) -> Node:
+    """``c`` times ``node`` (as an einsum with a scalar Const; folded into a Const)."""
     if c == 1.0:
         return node
     if isinstance(node, Const):
@@ -520,22 +550,27 @@ def scale(node: Node, c: float) -> Node:
 
 
 def add(*terms: Node) -> Node:
+    """The simplified sum of the terms."""
     return Add.make(terms)
 
 
 def neg(node: Node) -> Node:
+    """Minus ``node``."""
     return scale(node, -1.0)
 
 
 def zeros(shape) -> Const:
+    """The zero tensor of ``shape``."""
     return Const.make(0.0, shape)
 
 
 def is_zero(node: Node) -> bool:
+    """Whether ``node`` is the constant zero (a structural test, not a numerical one)."""
     return isinstance(node, Const) and node.value == 0.0
 
 
 def transpose(node: Node, perm: Sequence[int]) -> Node:
+    """The axes of ``node`` permuted: axis k of the result is axis perm[k] of ``node``."""
     labels = tuple(range(node.rank))
     return Einsum.make([node], [labels], tuple(labels[p] for p in perm))
 
@@ -568,8 +603,10 @@ def topological(roots: Sequence[Node], leaves=frozenset()) -> list[Node]:
 
 
 def variables(root: Node) -> list[Var]:
+    """The variables in the DAG under ``root``, sorted by name."""
     return sorted((n for n in topological([root]) if isinstance(n, Var)), key=lambda v: v.name)
 
 
 def depends_on(root: Node, var: Var) -> bool:
+    """Whether ``var`` occurs in the DAG under ``root``."""
     return any(n is var for n in topological([root]))

@@ -32,6 +32,7 @@ _fresh = itertools.count()
 
 
 def fresh_label():
+    """A new label that no index name can equal (for implicit axes)."""
     return ("_", next(_fresh))
 
 
@@ -48,6 +49,10 @@ class Prod:
 
     @staticmethod
     def of(node: ir.Node, labels=None) -> "Prod":
+        """The product of one node, indexed by ``labels`` (fresh labels by default); ShapeError
+
+        where a repeated label has two dimensions.
+        """
         labels = tuple(labels) if labels is not None else tuple(fresh_label() for _ in node.shape)
         dims = {}
         for l, d in zip(labels, node.shape):
@@ -57,6 +62,7 @@ class Prod:
 
     @property
     def shape(self):
+        """The shape of the result (the output labels' dimensions)."""
         return tuple(self.dims[l] for l in self.out)
 
     def uncovered(self) -> set:
@@ -64,6 +70,7 @@ class Prod:
         return set(self.out) - {l for _, labels in self.factors for l in labels}
 
     def node(self) -> ir.Node:
+        """The IR node of the product, broadcast with ones over output labels no factor has."""
         free = [l for l in self.out if l in self.uncovered()]
         if free:
             ones = (ir.Const.make(1.0, tuple(self.dims[l] for l in free)), tuple(free))
@@ -103,6 +110,10 @@ class Prod:
         return Prod(factors, self.out, {**self.dims, one: sympy.Integer(1), label: dim})
 
     def times(self, other: "Prod", out=None) -> "Prod":
+        """The product with ``other`` (outputs: both, or ``out``); ShapeError where an index
+
+        name meets two dimensions.
+        """
         dims = dict(self.dims)
         for l, d in other.dims.items():
             if dims.setdefault(l, d) != d:
@@ -113,6 +124,7 @@ class Prod:
         return Prod(self.factors + other.factors, tuple(out), dims)
 
     def scaled(self, c: float) -> "Prod":
+        """The product times the scalar ``c``."""
         return self.times(Prod.of(ir.Const.make(c), ()))
 
 
@@ -127,6 +139,7 @@ class Program:
     index_form: dict = field(default_factory=dict)  # name -> LHS index names for index notation
 
     def node(self, name: str) -> ir.Node:
+        """The IR node of a definition or variable; KeyError if the name is unknown."""
         if name in self.definitions:
             return self.definitions[name]
         if name in self.variables:
@@ -135,10 +148,12 @@ class Program:
 
     @property
     def names(self) -> list:
+        """All names: the variables, then the definitions."""
         return list(self.variables) + list(self.definitions)
 
     @property
     def dims(self) -> list:
+        """Names of the dimension symbols the shapes use, in order of first use."""
         seen: dict = {}
         for v in list(self.variables.values()) + list(self.definitions.values()):
             for d in v.shape:

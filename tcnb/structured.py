@@ -21,18 +21,25 @@ from .errors import MemoryBudgetError, ShapeError
 
 @dataclass(frozen=True)
 class SymbolicTerm:
+    """One term of a sum as a core (a product of factors) times unit tensors.
+
+    ``pattern`` gives one core label per result axis; a label repeated across axes is a unit tensor
+    (a Kronecker delta), so it is stored once instead of densified.
+    """
     factors: tuple         # ((node, labels), ...): the core is their product, kept factored
     core_labels: tuple     # distinct labels of the core
     pattern: tuple         # one label per axis of the full result (repeats = unit tensors)
 
     @property
     def core(self) -> ir.Node:
+        """The core as one node (the single factor itself when there is nothing to multiply)."""
         if len(self.factors) == 1 and self.factors[0][1] == self.core_labels:
             return self.factors[0][0]
         return ir.Einsum.make([f for f, _ in self.factors], [l for _, l in self.factors], self.core_labels)
 
 
 def split_terms(node: ir.Node) -> list[SymbolicTerm]:
+    """The node's terms (one per summand of an Add) split into core and unit-tensor pattern."""
     terms = node.terms if isinstance(node, ir.Add) else (node,)
     return [_split(t) for t in terms]
 
@@ -158,6 +165,7 @@ class Structured:
 
     @classmethod
     def from_plan(cls, xp, plan: Plan, values, shape, split):
+        """Build from a plan's terms and the flat list of factor values its generated code returned."""
         values = iter(values)
         per_term = [[next(values) for _ in t.factors] for t in plan.terms]
         return cls(xp, per_term, plan.terms, shape, split)
@@ -187,6 +195,7 @@ class Structured:
 
     @property
     def cores(self):
+        """The core arrays, one per term, multiplied out (subject to the memory budget)."""
         return [c for c, _, _ in self.terms]
 
     @property
@@ -196,13 +205,19 @@ class Structured:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the compressed storage (the factors)."""
         return sum(int(getattr(a, "nbytes", 8)) for f in self.factors for a, _ in f)
 
     @property
     def dense_nbytes(self) -> int:
+        """Bytes the dense result would take (float64)."""
         return math.prod(self.shape) * 8
 
     def pattern_str(self) -> str:
+        """The compressed form in words, e.g. ``F0[i] -> [ii
+
+        i]``: factors, then row and column labels.
+        """
         out = []
         for factors, labels, pattern in self._terms:
             names = dict(zip(dict.fromkeys(pattern), _letters(tuple(dict.fromkeys(pattern)))[0]))
@@ -222,6 +237,7 @@ class Structured:
                 f"instead of {human_bytes(self.dense_nbytes)} dense>")
 
     def dense(self):
+        """The dense array; MemoryBudgetError when it would be over the memory budget."""
         if self.dense_nbytes > config.memory_budget:
             raise MemoryBudgetError(
                 f"the dense result has shape {self.shape} = {human_bytes(self.dense_nbytes)}, over the memory "

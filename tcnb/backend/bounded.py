@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 class Bounded(dict):
+    """A dict of at most ``maxsize`` entries, oldest evicted first (see the module docstring)."""
     __slots__ = ("maxsize",)
 
     def __init__(self, maxsize: int):
@@ -16,12 +17,14 @@ class Bounded(dict):
         self.maxsize = maxsize
 
     def put(self, key, value):
+        """Store ``value`` under ``key``, evicting the oldest entry when full; returns ``value``."""
         if key not in self and len(self) >= self.maxsize:
             del self[next(iter(self))]
         self[key] = value
         return value
 
     def get_fresh(self, key):
+        """Like ``get`` (None on a miss), but a hit becomes the youngest entry: least-recently-used order."""
         value = self.pop(key, None)
         if value is not None:
             self[key] = value

@@ -30,6 +30,10 @@ from .names import Names
 
 @dataclass
 class Generated:
+    """One generated function: its source, argument names and memory estimates, and its parts
+
+    (body, returned expressions, parameters) for standalone modules to reassemble.
+    """
     source: str
     arg_names: list
     largest_bytes: int
@@ -71,12 +75,15 @@ class Spell:
 
     @property
     def symbolic(self) -> bool:
+        """True when sizes are written as expressions (standalone code), not integers."""
         return self.local is not None
 
     def dim(self, d) -> str:
+        """Code for one dimension: its integer, or its expression in the size variables."""
         return str(int(resolve(d, self.sizes))) if self.local is None else dim_code(d, self.local)
 
     def shape(self, dims) -> str:
+        """Code for a shape tuple, each dimension spelled by dim()."""
         return tuple_code(self.dim(d) for d in dims)
 
 

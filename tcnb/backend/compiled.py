@@ -126,6 +126,7 @@ class Compiled:
         return self._needed
 
     def generated(self, sizes: dict, dtype):
+        """The generated function for these sizes and dtype, loaded on the backend, cached per (sizes, dtype)."""
         key = (tuple(sorted(sizes.items())), str(dtype))
         gen = self._cache.get(key)
         if gen is None:
@@ -160,6 +161,7 @@ class Compiled:
         return out[0] if self.single else out
 
     def source(self, sizes: dict | None = None, dtype=None) -> str:
+        """The generated source, planned for ``sizes`` (100 for the others), without the memory-budget check."""
         return generate(self.roots, self.vars, self._planning(sizes), check_budget=False).source
 
     def standalone_source(self, sizes: dict | None = None, name: str = "tcnb_fn", doc: str = "") -> str:

@@ -78,6 +78,7 @@ class Lowerer:
         return f"{e}[{idx}]"
 
     def einsum_call(self, parts, out):
+        """Code of one einsum call over ``parts`` ((expr, labels) pairs) giving labels ``out``."""
         specs = self._letters(*[l for _, l in parts], out)
         spec = ",".join(specs[:-1]) + "->" + specs[-1]
         args = ", ".join(e for e, _ in parts)
@@ -85,6 +86,10 @@ class Lowerer:
 
     # ------------------------------------------------------------------------------ one operand
     def single(self, expr, labels, out):
+        """One operand with labels ``labels`` as labels ``out``: summed and transposed,
+
+        or an einsum where a label repeats (a diagonal).
+        """
         labels, out = tuple(labels), tuple(out)
         if _has_diag(labels):
             return self.einsum_call([(expr, labels)], out)

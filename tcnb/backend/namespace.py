@@ -12,6 +12,7 @@ _ALIASES = {"numpy": "numpy", "np": "numpy", "cupy": "cupy", "cp": "cupy"}
 
 
 def available_backends() -> list[str]:
+    """The backends usable here: numpy, and cupy where it is installed and sees a GPU."""
     out = ["numpy"]
     try:
         get_namespace("cupy")
@@ -22,6 +23,10 @@ def available_backends() -> list[str]:
 
 
 def get_namespace(name: str = "numpy"):
+    """The array module for a backend name (or alias np, cp); BackendUnavailableError
+
+    when it is unknown, not installed or (CuPy) has no GPU.
+    """
     key = _ALIASES.get(name)
     if key is None:
         raise BackendUnavailableError(f"unknown backend {name!r}", expected="'numpy' or 'cupy'")

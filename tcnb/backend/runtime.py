@@ -20,12 +20,14 @@ def _error(kind: str, message: str, expected: str) -> Exception:
 
 
 def softmax(xp, a, axis):
+    """Softmax along ``axis``, shifted by the maximum for stability."""
     shifted = a - a.max(axis=axis, keepdims=True)
     e = xp.exp(shifted)
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def logsumexp(xp, a, axis):
+    """log(sum(exp(a))) along ``axis`` (all axes for None), shifted by the maximum."""
     mx = a.max(axis=axis, keepdims=True)
     out = xp.log(xp.exp(a - mx).sum(axis=axis, keepdims=True)) + mx
     return out.reshape(()) if axis is None else xp.squeeze(out, axis=axis)
@@ -53,6 +55,7 @@ def delta(xp, dims: tuple, dtype):
 
 
 def full(xp, shape, value, dtype):
+    """A constant array of ``shape``."""
     return xp.full(shape, value, dtype=dtype)
 
 
@@ -164,6 +167,10 @@ def _ill_conditioned(xp, a, a_inv) -> bool:
 
 
 def inv(xp, a, what="inv"):
+    """Matrix inverse; NumericalError for non-finite entries or a singular or ill-conditioned matrix,
+
+    instead of a silently huge result.
+    """
     _finite(xp, a, what)
     try:
         out = xp.linalg.inv(a)

@@ -205,12 +205,15 @@ class BenchResult:
 
     @property
     def xs(self) -> list:
+        """The distinct x values (swept sizes) of the records, sorted."""
         return sorted({r["x"] for r in self.records if r["x"] is not None})
 
     def ok(self) -> list:
+        """The records that ran and have a median time."""
         return [r for r in self.records if r["status"] == "ok" and r["median_s"] is not None]
 
     def get(self, label, x):
+        """The record of ``label`` at ``x``, or None."""
         for r in self.records:
             if r["label"] == label and r["x"] == x:
                 return r
@@ -284,6 +287,7 @@ class BenchResult:
         return out
 
     def reference_label(self, reference=None) -> str | None:
+        """The line that time ratios are relative to: ``reference`` if given, else the first tcnb line."""
         if reference is not None:
             return reference
         tcnb_labels = [lab for lab in self.labels if lab.startswith("tcnb")]
@@ -332,6 +336,7 @@ class BenchResult:
         return "\n".join(lines)
 
     def title(self) -> str:
+        """What was measured, in words (e.g. "Hessian of f w.r.t. w")."""
         m = self.meta
         kind = _KIND_NAME.get(m.get("kind"), m.get("kind"))
         if m.get("kind") == "value":
@@ -362,6 +367,7 @@ class BenchResult:
 
     # ------------------------------------------------------------------ files
     def to_csv(self, path) -> str:
+        """Write the records to a CSV file at ``path`` (one column per size symbol)."""
         import csv
         import json
         syms = list(dict.fromkeys(k for r in self.records for k in (r.get("sizes") or {})))

@@ -141,6 +141,10 @@ def parse_line(line: str) -> dict:
 
 
 def tensor_bench(line: str, ipython=None):
+    """``%tensor_bench EXPR ...``: compare() on a notebook expression, stored under a name and shown.
+
+    Errors are BenchMagicError (a short message) so the cell fails without a long traceback.
+    """
     if any(tok in ("-h", "--help") for tok in line.split()):
         print(__doc__.split("\n\n``register")[0])
         return None

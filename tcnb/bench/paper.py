@@ -172,6 +172,7 @@ def _write_summary(results, out):
 
 
 def main(argv=None) -> int:
+    """Command line of ``python -m tcnb.bench.paper``: run the paper's Hessian experiments; exit status."""
     ap = argparse.ArgumentParser(prog="python -m tcnb.bench.paper",
                                  description="The paper's three Hessian experiments: tcnb vs autograd/JAX/PyTorch.")
     ap.add_argument("--quick", action="store_true", help="small sizes and short timings (about a minute)")

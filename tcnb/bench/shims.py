@@ -28,12 +28,14 @@ class FunctionalRuntime:
 
     @staticmethod
     def softmax(xp, a, axis):
+        """Softmax along ``axis``, shifted by the maximum for stability."""
         shifted = a - xp.max(a, axis=axis, keepdims=True)
         e = xp.exp(shifted)
         return e / xp.sum(e, axis=axis, keepdims=True)
 
     @staticmethod
     def logsumexp(xp, a, axis):
+        """log(sum(exp(a))) along ``axis`` (all axes for None), shifted by the maximum."""
         mx = xp.max(a, axis=axis, keepdims=True)
         out = xp.log(xp.sum(xp.exp(a - mx), axis=axis, keepdims=True)) + mx
         return xp.reshape(out, ()) if axis is None else xp.squeeze(out, axis=axis)
@@ -41,22 +43,27 @@ class FunctionalRuntime:
     # linear algebra without tcnb's singularity checks (they branch on data, which tracing cannot)
     @staticmethod
     def inv(xp, a, what=None):
+        """Matrix inverse, without tcnb's singularity check."""
         return xp.linalg.inv(a)
 
     @staticmethod
     def det(xp, a, what=None):
+        """Determinant, without tcnb's singularity check."""
         return xp.linalg.det(a)
 
     @staticmethod
     def logdet(xp, a, what=None):
+        """log abs(det), without tcnb's singularity check."""
         return xp.linalg.slogdet(a)[1]
 
     @staticmethod
     def full(xp, shape, value, dtype):
+        """A constant array of ``shape``."""
         return xp.full(tuple(shape), value, dtype=dtype)
 
     @staticmethod
     def delta(xp, dims: tuple, dtype):
+        """The unit tensor over ``dims`` (shape dims + dims), from an identity matrix."""
         size = math.prod(dims)
         return xp.reshape(xp.eye(size, dtype=dtype), tuple(dims) + tuple(dims))
 
@@ -82,6 +89,7 @@ class FunctionalRuntime:
 
     @staticmethod
     def gram(xp, a, d):  # only emitted when traceable=False; kept for completeness
+        """aᵀ a, or aᵀ diag(d) a."""
         if d is None:
             return a.T @ a
         return a.T @ (a * d[:, None])
@@ -212,46 +220,56 @@ class TorchNamespace:
         return self._t.as_tensor(x, dtype=ref.dtype, device=ref.device)
 
     def asarray(self, a, dtype=None):
+        """A tensor on this namespace's device."""
         return self._t.as_tensor(a, dtype=self._dtype(dtype), device=self.device)
 
     def ascontiguousarray(self, a):
+        """The tensor in contiguous memory."""
         return a.contiguous()
 
     # --- constructors
     def zeros(self, shape, dtype=None):
+        """numpy.zeros for torch."""
         return self._t.zeros(tuple(shape), dtype=self._dtype(dtype), device=self.device)
 
     def full(self, shape, value, dtype=None):
+        """numpy.full for torch; a tensor value is broadcast so its derivative is kept."""
         if isinstance(value, self._t.Tensor):  # a computed scalar: broadcast, keeping its derivative
             dtype = self._dtype(dtype) or value.dtype
             return self._t.broadcast_to(value.to(dtype), tuple(shape))
         return self._t.full(tuple(shape), float(value), dtype=self._dtype(dtype), device=self.device)
 
     def eye(self, n, dtype=None):
+        """numpy.eye for torch."""
         return self._t.eye(int(n), dtype=self._dtype(dtype), device=self.device)
 
     # --- reductions and layout
     def sum(self, a, axis=None, keepdims=False):
+        """numpy.sum (``axis``, ``keepdims``) for torch."""
         if axis is None:
             out = self._t.sum(a)
             return out.reshape((1,) * a.dim()) if keepdims else out
         return self._t.sum(a, dim=axis, keepdim=keepdims)
 
     def max(self, a, axis=None, keepdims=False):
+        """numpy.max (``axis``, ``keepdims``) for torch."""
         if axis is None:
             out = self._t.amax(a, dim=tuple(range(a.dim())))
             return out.reshape((1,) * a.dim()) if keepdims else out
         return self._t.amax(a, dim=axis, keepdim=keepdims)
 
     def squeeze(self, a, axis=None):
+        """numpy.squeeze for torch."""
         return self._t.squeeze(a) if axis is None else self._t.squeeze(a, dim=axis)
 
     def transpose(self, a, axes=None):
+        """numpy.transpose (reversed axes, or a permutation) for torch."""
         if axes is None:
             axes = tuple(reversed(range(a.dim())))
         return a.permute(tuple(axes))
 
     def tensordot(self, a, b, axes=2):
+        """numpy.tensordot (an int or a pair of axis lists) for torch."""
         if isinstance(axes, int):
             return self._t.tensordot(a, b, dims=axes)
         ia, ib = axes
@@ -261,6 +279,7 @@ class TorchNamespace:
 
     # --- element-wise with scalar arguments
     def maximum(self, a, b):
+        """numpy.maximum for torch, a Python scalar on either side included."""
         if not isinstance(b, self._t.Tensor):
             return self._t.clamp(a, min=float(b))
         if not isinstance(a, self._t.Tensor):
@@ -268,10 +287,12 @@ class TorchNamespace:
         return self._t.maximum(a, b)
 
     def logaddexp(self, a, b):
+        """numpy.logaddexp for torch, scalars turned into tensors."""
         ref = a if isinstance(a, self._t.Tensor) else b
         return self._t.logaddexp(self._tensor_like(a, ref), self._tensor_like(b, ref))
 
     def heaviside(self, a, value):
         # torch.heaviside has no derivative; this spelling has derivative zero, like the step itself
+        """numpy.heaviside spelled so it has a derivative (zero), unlike torch.heaviside."""
         step = (a > 0).to(a.dtype)
         return step if float(value) == 0.0 else step + (a == 0).to(a.dtype) * float(value)

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass
 class Timing:
+    """Seconds per call of one measured function: the first call, and statistics over the samples."""
     first_s: float        # the first call alone (compile/trace/codegen + cold run)
     median_s: float       # median seconds per call over the samples
     min_s: float
@@ -61,6 +62,7 @@ class Timing:
         return (self.q3_s - self.q1_s) / self.median_s if self.median_s else math.nan
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (for records and CSV)."""
         return asdict(self)
 
 
@@ -217,6 +219,7 @@ def machine() -> dict:
 
 
 def machine_str(info: dict | None = None) -> str:
+    """The machine in one line: CPU, usable cores and the GPU where there is one."""
     info = info or machine()
     cores = info.get("cores_usable", info.get("cores"))
     text = f"{info['cpu']}, {cores} cores"
@@ -226,6 +229,7 @@ def machine_str(info: dict | None = None) -> str:
 
 
 def fmt_time(s) -> str:
+    """Seconds for a table: µs, ms or s; "-" for None or nan."""
     if s is None or (isinstance(s, float) and math.isnan(s)):
         return "-"
     if s < 1e-3:
@@ -236,6 +240,7 @@ def fmt_time(s) -> str:
 
 
 def fmt_bytes(n: float) -> str:
+    """A byte count in binary units (``1.5 MiB``)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
@@ -254,6 +259,7 @@ def load_average() -> list | None:
 
 
 def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -39,17 +39,20 @@ def dot_available() -> bool:
 
 
 def note(text: str, kind: str = "note") -> str:
+    """A small coloured HTML note (``kind`` is note, error or hint); the text is escaped."""
     color = {"note": "#555", "error": "#b00020", "hint": "#8a5a00"}.get(kind, "#555")
     return f'<div class="tcnb-{kind}" style="color:{color};font-size:90%">{html.escape(text)}</div>'
 
 
 def short_error(exc: BaseException) -> str:
+    """An exception in one line: type and message (the message without source context for TcnbError)."""
     if isinstance(exc, tcnb.TcnbError):
         return f"{type(exc).__name__}: {exc.message}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def safe(fn, default=None):
+    """``fn()``, or ``default`` if it raises: a display must never fail the cell."""
     try:
         return fn()
     except Exception:  # noqa: BLE001 - display never raises
@@ -57,6 +60,7 @@ def safe(fn, default=None):
 
 
 def node_count(expr) -> int:
+    """Number of distinct nodes in the expression's DAG (shared subexpressions once)."""
     return len(ir.topological([expr.node]))
 
 
@@ -157,16 +161,19 @@ def stats_html(stats, title: str | None = None) -> str:
 
 
 def stats_text(stats) -> str:
+    """Plain-text form of a stats dict (one ``key: value`` a line), or its repr."""
     if type(stats) is dict:
         return "\n".join(f"{k}: {v}" for k, v in stats.items())
     return repr(stats)
 
 
 def sizes_text(sizes: dict) -> str:
+    """Sizes as ``n=5, m=3``."""
     return ", ".join(f"{k}={v}" for k, v in sizes.items())
 
 
 def code_html(source: str) -> str:
+    """Python source as highlighted HTML (IPython's Code), or escaped ``<pre>`` without it."""
     try:
         from IPython.display import Code
         return Code(source, language="python")._repr_html_()
@@ -175,6 +182,7 @@ def code_html(source: str) -> str:
 
 
 def shape_text(expr) -> str:
+    """The symbolic shape as ``(n, m)``."""
     return "(" + ", ".join(str(d) for d in expr.shape) + ")"
 
 
@@ -332,6 +340,7 @@ class StructuredView(_View):
 
 
 class StatsView(_View):
+    """Display of a stats dict (with an optional title) as an HTML table and plain text."""
     def __init__(self, stats: dict, title: str | None = None):
         self.stats, self.title = stats, title
 
@@ -402,6 +411,7 @@ def register_formatters(ip) -> None:
 
 
 def unregister_formatters(ip) -> None:
+    """Remove the display formatters register_formatters added."""
     fmt = ip.display_formatter.mimebundle_formatter
     for cls in FORMATTED_TYPES:
         fmt.type_printers.pop(cls, None)

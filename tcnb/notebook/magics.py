@@ -45,6 +45,7 @@ class CellError(tcnb.TcnbError):
         self.source = ""  # the cell's text, attached where the magic raises it
 
     def in_cell(self, source: str) -> "CellError":
+        """Attach the cell's text (shown around the error position); returns self, to raise in one line."""
         self.source = source
         return self
 
@@ -96,6 +97,7 @@ def check_name(name: str, what: str) -> str:
 
 @dataclass
 class DeriveLine:
+    """One parsed ``%%derive`` line: ``target = func(args, kwargs)``, with its position for errors."""
     target: str
     func: str
     args: list          # Expr values
@@ -182,6 +184,10 @@ def _parse_sizes(text: str | None) -> dict:
 
 @magics_class
 class TensorMagics(Magics):
+    """The ``%%tensor`` and ``%%derive`` magics; remember the last program (and failure)
+
+    so %%derive can use it, or say why there is none.
+    """
     def __init__(self, shell):
         super().__init__(shell)
         self.last_program = None
@@ -358,4 +364,5 @@ def load_ipython_extension(ipython) -> None:
 
 
 def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext tcnb``: remove the rich display of tcnb objects."""
     D.unregister_formatters(ipython)

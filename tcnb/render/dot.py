@@ -81,6 +81,7 @@ def label(node: ir.Node, sizes=None) -> str:
 
 
 def kind(node: ir.Node) -> str:
+    """The node's kind for styling the graph (a dense unit tensor apart from a compressed one)."""
     if isinstance(node, ir.Delta) and node.dense:
         return "delta_dense"
     return node.kind
@@ -137,6 +138,7 @@ def to_digraph(node: ir.Node, name: str | None = None, highlight=None, sizes=Non
 
 
 def dot_available() -> bool:
+    """Whether Graphviz's ``dot`` program is on PATH (needed to draw SVG)."""
     return shutil.which("dot") is not None
 
 

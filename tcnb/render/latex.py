@@ -98,6 +98,7 @@ def name_latex(name: str) -> tuple[str, bool]:
 
 
 def number_latex(v: float) -> str:
+    """A number as LaTeX: an integer, a small fraction, or a mantissa times a power of 10."""
     v = float(v)
     if v.is_integer() and abs(v) < 1e15:
         return str(int(v))
@@ -120,10 +121,12 @@ def sub(idx) -> str:
 
 
 def indexed(symbol: str, idx) -> str:
+    """``symbol`` with the index names as a subscript (none for a scalar)."""
     return symbol + ("_" + sub(idx) if idx else "")
 
 
 def paren(text: str) -> str:
+    """``text`` in LaTeX parentheses that grow with their content."""
     return r"\left(" + text + r"\right)"
 
 
@@ -252,6 +255,10 @@ def _subtree(root: ir.Node, limit: int) -> list | None:
 
 
 class LatexPrinter:
+    """Writes an IR DAG as LaTeX in index notation: subexpressions used more than once become
+
+    named temporaries, and nodes in ``names`` are written by name (a program's earlier definitions).
+    """
     def __init__(self, root: ir.Node, matrix_args: bool = True, names=None):
         self.root = root
         # nodes written by a given name, not expanded (a program's earlier definitions)
@@ -318,6 +325,10 @@ class LatexPrinter:
 
     # ------------------------------------------------------------------------------ the document
     def document(self, name: str | None = None, indices=None) -> str:
+        """The whole formula: the temporaries' definitions, then the root (as ``name`` with ``indices``
+
+        where given); an aligned block when there is more than one line.
+        """
         lines = []
         for n in self.order:
             if n.id in self.to_name:
@@ -349,6 +360,7 @@ class LatexPrinter:
         return "\\begin{aligned}\n" + " \\\\\n".join(lines + [final]) + "\n\\end{aligned}"
 
     def body(self, node: ir.Node, idx) -> str:
+        """The LaTeX of the entry of ``node`` at the index names ``idx``."""
         text, _ = self.entry(node, idx, top=True)
         return text
 
@@ -388,6 +400,7 @@ class LatexPrinter:
         return r"\text{" + escape_text(type(n).__name__) + "}", ATOM
 
     def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
+        """(text, precedence) of ``text`` times the scalar ``coef``, parenthesised where needed."""
         if coef == 1.0:
             return text, prec
         if prec < SUM:
@@ -511,6 +524,7 @@ class LatexPrinter:
         return maps
 
     def add(self, n: ir.Add, idx) -> tuple[str, int]:
+        """(text, precedence) of a sum's entry, signs folded into the terms (a - b, not a + -1 b)."""
         pieces = []
         for k, t in enumerate(n.terms):
             c, text, prec = self.scaled(t, idx)
@@ -525,6 +539,7 @@ class LatexPrinter:
         return "".join(pieces), ADD
 
     def elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
+        """(text, precedence) of an element-wise function's entry."""
         arg, prec = self.entry(n.arg, idx)
         return apply_elementwise(n.fn, arg, prec >= ATOM)
 
@@ -550,6 +565,7 @@ class LatexPrinter:
         return r"\left[" + body + r"\right]" + ("_" + sub(idx) if idx else ""), True
 
     def general(self, n: ir.General, idx) -> tuple[str, int]:
+        """(text, precedence) of a whole-tensor function (inv, det, softmax, ...) at the indices."""
         arg, simple = self.whole(n.arg)
         params = dict(n.params)
         fmt = getattr(GENERAL.get(n.name), "latex", "") or ""

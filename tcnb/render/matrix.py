@@ -74,6 +74,7 @@ class Text:
     _NAMES = {"sigmoid": "σ"}
 
     def paren(self, s):
+        """``s`` in parentheses."""
         return "(" + s + ")"
 
     def ones_vec(self, dim):
@@ -81,27 +82,35 @@ class Text:
         return self.ones
 
     def identity_mat(self, dim):
+        """The identity matrix of a dimension."""
         return self.identity
 
     def transpose(self, s):
+        """The transpose of ``s``."""
         return s + "ᵀ"
 
     def inverse(self, s):
+        """The inverse of ``s``."""
         return s + "⁻¹"
 
     def call(self, name, arg):
+        """A function applied: ``name(arg)``."""
         return f"{name}({arg})"
 
     def diag(self, s):
+        """The diagonal matrix of a vector."""
         return self.call("diag", s)
 
     def diagonal(self, s):
+        """The diagonal vector of a matrix."""
         return self.call("diagonal", s)
 
     def trace(self, s):
+        """The trace of a matrix."""
         return self.call("tr", s)
 
     def num(self, v):
+        """A number: an integer, a small fraction, or ``%g``."""
         v = float(v)
         frac = Fraction(v).limit_denominator(100)
         if not v.is_integer() and float(frac) == v:
@@ -109,12 +118,18 @@ class Text:
         return f"{v:g}"
 
     def var(self, name):
+        """A variable's name."""
         return name
 
     def scaled(self, c, s):
+        """The scalar ``c`` times ``s``, with a dot between them where ``s`` starts with a digit."""
         return f"{c} · {s}" if s[:1].isdigit() else f"{c} {s}"
 
     def elementwise(self, fn, arg, arg_prec):
+        """(text, precedence) of an element-wise function of ``arg``: a call where it is one,
+
+        else its formula with entry-wise products as the Hadamard sign.
+        """
         name = elementwise_name(fn)
         if name is not None and isinstance(fn, sympy.Function) and fn.args == (ir.T,):
             return self.call(self._NAMES.get(name, name), arg), ATOM
@@ -130,6 +145,7 @@ class Text:
         return text, prec
 
     def general(self, name, arg, arg_prec, params):
+        """(text, precedence) of a whole-matrix function (inv as an inverse, logdet, softmax, ...)."""
         axis = dict(params).get("axis")
         if name == "inv":
             return self.inverse(arg if arg_prec >= ATOM else self.paren(arg)), ATOM
@@ -145,31 +161,40 @@ class Latex(Text):
     ones = r"\mathbf{1}"
 
     def paren(self, s):
+        """``s`` in LaTeX parentheses that grow with their content."""
         return latex_paren(s)
 
     def transpose(self, s):
+        """The transpose of ``s`` as a superscript."""
         return _script(s, r"^{\top}")
 
     def inverse(self, s):
+        """The inverse of ``s`` as a superscript -1."""
         return _script(s, "^{-1}")
 
     def call(self, name, arg):
+        """A function applied, its name upright."""
         return rf"\operatorname{{{name}}}\left({arg}\right)"
 
     def trace(self, s):
+        """The trace of a matrix."""
         return self.call("tr", s)
 
     def num(self, v):
+        """A number as LaTeX."""
         return number_latex(v)
 
     def var(self, name):
+        """A variable's name as a LaTeX symbol."""
         return symbol_latex(name)
 
     def elementwise(self, fn, arg, arg_prec):
+        """(text, precedence) of an element-wise function of ``arg``, products as Hadamard."""
         text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM, hadamard=True)
         return text, {0: ADD, 1: NEG, 2: HAD, 3: HAD}.get(prec, ATOM)
 
     def general(self, name, arg, arg_prec, params):
+        """(text, precedence) of a whole-matrix function (inverse, det, log abs det, ...)."""
         axis = dict(params).get("axis")
         a = arg if arg_prec >= ATOM else self.paren(arg)
         if name == "inv":
@@ -232,10 +257,15 @@ def _per_node(method):
 
 
 class MatrixPrinter:
+    """Writes rank-0 to rank-2 IR in matrix notation, in a given style (Text or Latex);
+
+    NotMatrix where a node has no matrix form.
+    """
     def __init__(self, style: Text):
         self.s = style
 
     def atom(self, text, prec):
+        """``text`` parenthesised unless it is an atom."""
         return text if prec >= ATOM else self.s.paren(text)
 
     def print_dag(self, root: ir.Node) -> tuple[str, int]:
@@ -253,6 +283,7 @@ class MatrixPrinter:
 
     @_per_node
     def render(self, n: ir.Node) -> tuple[str, int]:
+        """(text, precedence) of a node of rank at most 2 in matrix notation; NotMatrix otherwise."""
         if n.rank > 2:
             raise NotMatrix
         if isinstance(n, ir.Einsum):
@@ -288,6 +319,7 @@ class MatrixPrinter:
         raise NotMatrix
 
     def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
+        """(text, precedence) of ``text`` times the scalar ``coef``, parenthesised where needed."""
         s = self.s
         if coef == 1.0:
             return text, prec
@@ -322,6 +354,7 @@ class MatrixPrinter:
         return 1.0, text, prec
 
     def add(self, n: ir.Add) -> tuple[str, int]:
+        """(text, precedence) of a sum, signs folded into the terms."""
         s = self.s
         parts = []
         for k, t in enumerate(n.terms):

@@ -88,6 +88,7 @@ class GraphExplorer(W.VBox):
 
     @property
     def current(self) -> tcnb.Expr:
+        """The Expr shown now (the expression, or the derivative the controls select)."""
         return self.expr_for(self.key)
 
     @property
@@ -97,9 +98,11 @@ class GraphExplorer(W.VBox):
 
     @property
     def size_values(self) -> dict:
+        """dimension -> value of its size slider now."""
         return {d: w.value for d, w in self.sizes.items()}
 
     def expr_for(self, key: tuple) -> tcnb.Expr:
+        """The Expr a view key stands for (the expression, or one of its derivatives), cached."""
         if key not in self._exprs:
             if key[0] == "expression":
                 self._exprs[key] = self.f
@@ -123,6 +126,7 @@ class GraphExplorer(W.VBox):
         return self._svgs[key]
 
     def stats_for(self, key: tuple) -> dict:
+        """The stats of a view at the current slider sizes, cached per (view, sizes)."""
         sizes = self.size_values
         skey = (key, tuple(sorted(sizes.items())))
         if skey not in self._stats:

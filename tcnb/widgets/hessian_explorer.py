@@ -79,6 +79,7 @@ class BlockStructure:
 
     @property
     def n(self) -> int:
+        """The Hessian's side length: blocks times copies times block size."""
         return self.blocks.shape[0] * self.repeat * self.blocks.shape[1]
 
     def eigh(self):
@@ -392,6 +393,7 @@ class HessianExplorer(W.VBox):
 
     @property
     def seed(self) -> int:
+        """The random seed of the evaluation point (its slider's value)."""
         return self.seed_slider.value
 
     @property
@@ -445,6 +447,7 @@ class HessianExplorer(W.VBox):
 
     @property
     def negative_count(self) -> int:
+        """How many eigenvalues are below minus the tolerance (negative curvature directions)."""
         return int((self.eigenvalues < -self.tolerance).sum())
 
     @property
@@ -468,6 +471,7 @@ class HessianExplorer(W.VBox):
 
     @property
     def last_update_s(self) -> float:
+        """Seconds the last update took in all (nan before the first)."""
         return self.timings.get("total", float("nan"))
 
     # ------------------------------------------------------------------ computing
@@ -890,6 +894,7 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def png_bytes(rgb) -> bytes:
+    """An RGB array encoded as PNG (fast, light compression; needs Pillow)."""
     from PIL import Image
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="png", compress_level=1)

@@ -102,6 +102,7 @@ class Stepper(W.VBox):
 
     @property
     def current(self) -> Step:
+        """The Step shown now."""
         return self.steps[self.index]
 
     @property
