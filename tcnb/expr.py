@@ -115,6 +115,8 @@ class Expr:
         function takes the arrays, reads the sizes from their shapes and is correct at any sizes;
         its docstring carries the formula.
         """
+        from .backend.compiled import _size
+        sizes = {k: _size(k, v) for k, v in sizes.items()}
         if standalone:
             return self.compile("numpy").standalone_source(sizes, self.name or "tcnb_fn", self._formula_doc())
         return self.compile("numpy").source(sizes)
@@ -184,8 +186,9 @@ class Expr:
 
     def stats(self, /, **sizes) -> dict:
         """Nodes, multiplications, estimated FLOPs and peak bytes at the given dimension sizes."""
+        from .backend.compiled import _size
         from .render.stats import stats
-        return stats(self.node, sizes)
+        return stats(self.node, {k: _size(k, v) for k, v in sizes.items()})
 
     def __repr__(self):
         head = f"{self.name} = " if self.name else ""
