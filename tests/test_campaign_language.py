@@ -126,6 +126,13 @@ def test_random_programs_display_and_source(case):
         assert_value(np.asarray(res, dtype=np.float64), want, "to_source() code")
     except Exception as exc:
         cs.failed("display", case, exc, "to_source")
+        return
+    try:
+        with np.errstate(all="ignore"):
+            got = cs.run_standalone(out, case.arrays, case.sizes)
+        assert_value(np.asarray(got, dtype=np.float64), want, "to_source(standalone=True) module")
+    except Exception as exc:
+        cs.failed("display", case, exc, "standalone")
 
 
 @cs.campaign_settings(20, share=0.3)
