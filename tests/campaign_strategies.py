@@ -1163,5 +1163,7 @@ def run_standalone(expr, arrays: dict, sizes: dict):
     exec(compile(src, "<campaign standalone>", "exec"), ns)
     fn = ns[standalone.function_name(expr.name or "tcnb_fn")]
     params = inspect.signature(fn).parameters.values()
-    kw = {p.name: sizes[p.name] for p in params if p.kind == p.KEYWORD_ONLY and p.name != "xp"}
+    # (a size named like a module name is renamed v_<name> in the signature)
+    kw = {p.name: sizes[p.name if p.name in sizes else p.name[2:]]
+          for p in params if p.kind == p.KEYWORD_ONLY and p.name != "xp"}
     return fn(*[arrays[n] for n in sorted(expr.variables)], **kw)
