@@ -163,6 +163,19 @@ class Case:
             return J.asarray(V[out], dtype=J.float64)   # a constant program is an int
         return fn
 
+    def oracle_fn2(self, J, a: str, b: str):
+        """out as a function of two variables (for mixed second derivatives)."""
+        code = compile(self.oracle, "<campaign oracle>", "exec")
+        base, sizes, out = dict(self.arrays), dict(self.sizes), self.out
+
+        def fn(va, vb):
+            V = {**base, a: va, b: vb}
+            ns = {"J": J, "V": V, "S": sizes, "U": {}}
+            exec(ORACLE_PRELUDE, ns)
+            exec(code, ns)
+            return J.asarray(V[out], dtype=J.float64)
+        return fn
+
     def report(self) -> str:
         return (f"\n--- tcnb program (sizes {self.sizes}, seed {self.seed}):\n{self.source}"
                 f"--- oracle:\n{self.oracle}")
@@ -186,6 +199,10 @@ UNARY = [
     ("abs({})", "J.abs({})", False, False, False),
     ("relu({})", "relu({})", False, False, False),
     ("sign({0}) * ({0})", "J.sign({0}) * ({0})", False, False, False),
+    # patterns the simplifier rewrites (softplus, -softplus(-u))
+    ("log(1 + exp({}))", "sp({})", False, True, True),
+    ("log(exp({}) + 1)", "sp({})", False, True, True),
+    ("log(sigmoid({}))", "(-sp(-({})))", False, False, True),
 ]
 BOUNDED = [u for u in UNARY if u[2] and u[4]]
 # scalar formulas for user functions: (tcnb, oracle with t)
@@ -215,8 +232,9 @@ def dim_size(d: str, sizes: dict) -> int:
 class Builder:
     """Builds one program's text and its oracle from hypothesis draws."""
 
-    def __init__(self, draw, *, smooth: bool, avoid=AVOID, names=None, max_rank=3, ndims=None):
+    def __init__(self, draw, *, smooth: bool, avoid=AVOID, names=None, max_rank=3, ndims=None, focus=()):
         self.draw = draw
+        self.focus = list(focus)   # kinds drawn more often (each entry once more)
         self.smooth = smooth
         self.avoid = frozenset(avoid)
         self.max_rank = max_rank
@@ -241,7 +259,8 @@ class Builder:
             self.dims.append("1")
         if draw(st.integers(0, 5)) == 0:
             self.dims.append("2")   # a literal dimension: its own symbol
-        self.sizes = {d: (int(d) if d.isdigit() else draw(st.integers(1, 3))) for d in self.dims}
+        big = draw(st.integers(0, 5)) == 0   # now and then sizes up to 5
+        self.sizes = {d: (int(d) if d.isdigit() else draw(st.integers(1, 5 if big else 3))) for d in self.dims}
         self.taken |= set(self.dims)
 
     # ------------------------------------------------------------------ names
@@ -330,7 +349,7 @@ class Builder:
             return self.leaf(shape)
         kinds = ["leaf", "unary", "unary", "binop", "binop", "binop", "div", "pow", "log", "reduce",
                  "matmul", "named", "einsum", "index", "index", "userfn", "linalg", "softmax", "const",
-                 "indexmap"]
+                 "indexmap", "algebra", "gram"] + self.focus
         if len(shape) >= 2:
             kinds += ["transpose"]
         kind = self.draw(st.sampled_from(kinds))
@@ -661,6 +680,85 @@ class Builder:
         py = f'J.einsum("{spec_in}->{"".join(out)}", ' + ", ".join(o.py for o in ops) + ")"
         return T(src, py, shape)
 
+    # ------------------------------------------------------------------ simplifier and symmetry
+    def k_algebra(self, shape, depth):
+        """E - E, E + E, 2 * E - E, (E + F) - F, E ** 1, E ** 0, 0 * E, E.T.T, -(-E), E / E ...:
+        what the hash-consing constructors fold (merging equal terms, constants, transposes)."""
+        e = self.expr(shape, depth)
+        if not e.src.isidentifier() and self.draw(st.booleans()):
+            e = self.define(e)
+        how = self.draw(st.integers(0, 11))
+        self.features.add("algebra")
+        if how == 0:
+            return T(f"({e.src} - {e.src})", f"({e.py} - {e.py})", shape)
+        if how == 1:
+            return T(f"({e.src} + {e.src})", f"({e.py} + {e.py})", shape)
+        if how == 2:
+            return T(f"(2 * {e.src} - {e.src})", f"(2 * {e.py} - {e.py})", shape)
+        if how == 3:
+            f = self.expr(self.suffix(shape), depth)
+            return T(f"(({e.src} + {f.src}) - {f.src})", f"(({e.py} + {f.py}) - {f.py})", shape)
+        if how == 4:
+            k = self.draw(st.sampled_from(["1", "0", "1.0"]))
+            return T(f"({e.src}) ** {k}", f"({e.py}) ** {k}", shape)
+        if how == 5:
+            k = self.draw(st.sampled_from(["0", "1", "0.0", "-0.0"]))
+            return T(f"({k} * {e.src})", f"({k} * {e.py})", shape)
+        if how == 6 and len(shape) == 2:
+            return T(f"({e.src}).T.T", f"({e.py})", shape)
+        if how == 7:
+            return T(f"-(-({e.src}))", f"({e.py})", shape)
+        if how == 8:
+            p = self.positive(shape, depth)
+            if not p.src.isidentifier():
+                p = self.define(p)
+            return T(f"({p.src} / {p.src})", f"({p.py} / {p.py})", shape)
+        if how == 9:
+            return T(f"({e.src} * {e.src} - {e.src} ** 2)", f"({e.py} * {e.py} - {e.py} ** 2)", shape)
+        if how == 10:
+            return T(f"({e.src} / 1 + 0)", f"({e.py})", shape)
+        return T(f"(({e.src} * 3) / 3 - {e.src} + {e.src})", f"(({e.py} * 3) / 3 - {e.py} + {e.py})", shape)
+
+    def k_gram(self, shape, depth):
+        """The symmetric products codegen hands to BLAS: X.T @ X, X @ X.T, X.T @ (X * d[:, None]),
+        x @ x, einsum("ij,ij->", A, A), outer(x, x)."""
+        r = len(shape)
+        self.features.add("gram")
+        if r == 2 and shape[0] == shape[1]:
+            d = self.dim()
+            x = self.expr((d, shape[0]), depth)
+            if not x.src.isidentifier():
+                x = self.define(x)
+            how = self.draw(st.integers(0, 4))
+            if how == 0:
+                return T(f"({x.src}.T @ {x.src})", f"({x.py}.T @ {x.py})", shape)
+            if how == 1:
+                w = self.expr((d,), depth)
+                return T(f"({x.src}.T @ ({x.src} * {w.src}[:, None]))" if w.src.isidentifier() else
+                         f"({x.src}.T @ ({x.src} * ({w.src})[:, None]))",
+                         f"({x.py}.T @ ({x.py} * ({w.py})[:, None]))", shape)
+            if how == 2:
+                y = self.expr((shape[0], d), depth)
+                if not y.src.isidentifier():
+                    y = self.define(y)
+                return T(f"({y.src} @ {y.src}.T)", f"({y.py} @ {y.py}.T)", shape)
+            if how == 3:
+                v = self.expr(shape[:1], depth)
+                return T(f"outer({v.src}, {v.src})", f"J.tensordot({v.py}, {v.py}, axes=0)", shape)
+            return T(f'einsum("ki,kj->ij", {x.src}, {x.src})', f'J.einsum("ki,kj->ij", {x.py}, {x.py})', shape)
+        if r == 0:
+            d, d2 = self.dim(), self.dim()
+            if self.draw(st.booleans()):
+                x = self.expr((d,), depth)
+                if not x.src.isidentifier():
+                    x = self.define(x)
+                return T(f"({x.src} @ {x.src})", f"({x.py} @ {x.py})", ())
+            A = self.expr((d, d2), depth)
+            if not A.src.isidentifier():
+                A = self.define(A)
+            return T(f'einsum("ij,ij->", {A.src}, {A.src})', f'J.sum({A.py} * {A.py})', ())
+        return self.expr(shape, depth)
+
     # ------------------------------------------------------------------ linear index maps
     def k_indexmap(self, shape, depth):
         """Y[i:m, j:n] = f(x[i + j]) * k[p] * z[2*i + p + 1] ...: affine accesses of fresh
@@ -924,9 +1022,9 @@ def _is_number(s: str) -> bool:
 # ------------------------------------------------------------------------------- strategies
 
 @st.composite
-def programs(draw, smooth=False, ranks=(0, 1, 2, 3), depth=(2, 5), avoid=None, max_rank=3):
+def programs(draw, smooth=False, ranks=(0, 1, 2, 3), depth=(2, 5), avoid=None, max_rank=3, focus=()):
     """A random valid program with its oracle (a Case)."""
-    b = Builder(draw, smooth=smooth, avoid=AVOID if avoid is None else avoid, max_rank=max_rank)
+    b = Builder(draw, smooth=smooth, avoid=AVOID if avoid is None else avoid, max_rank=max_rank, focus=focus)
     rank = draw(st.sampled_from([r for r in ranks if r <= max_rank]))
     out = b.expr(b.shape(rank), draw(st.integers(*depth)))
     return b.finish(out, draw(st.integers(0, 2**31 - 1)))
@@ -1053,3 +1151,19 @@ def failed(test: str, case, exc: BaseException, where: str = ""):
 def _num(text: str) -> float:
     """The value of a number literal as Python reads it (0x3, 1_0, .5)."""
     return float(eval(text, {"__builtins__": {}}))
+
+
+def run_standalone(expr, arrays: dict, sizes: dict):
+    """Run ``expr.to_source(standalone=True)`` in this process: arguments by position (the sorted
+    variable names), sizes no argument has as keywords."""
+    import inspect
+    from tcnb.backend import standalone
+    src = expr.to_source(standalone=True)
+    ns: dict = {"__name__": "campaign_standalone"}
+    exec(compile(src, "<campaign standalone>", "exec"), ns)
+    fn = ns[standalone.function_name(expr.name or "tcnb_fn")]
+    params = inspect.signature(fn).parameters.values()
+    # (a size named like a module name is renamed v_<name> in the signature)
+    kw = {p.name: sizes[p.name if p.name in sizes else p.name[2:]]
+          for p in params if p.kind == p.KEYWORD_ONLY and p.name != "xp"}
+    return fn(*[arrays[n] for n in sorted(expr.variables)], **kw)

@@ -113,6 +113,12 @@ def check_derivatives(case, w, data, test="calculus"):
         except AssertionError as exc:
             cs.failed(test, case, exc, f"{kind} modes disagree")
             return
+    others = [n for n in sorted(case.var_shapes) if n != w]
+    if others and data.draw(st.booleans(), label="mixed partials"):
+        check_mixed(case, prog, arrays, w, data.draw(st.sampled_from(others), label="second variable"), data)
+    if data.draw(st.integers(0, 3), label="display") == 0:
+        check_display(case, tcnb.jacobian(out, wv, mode=data.draw(st.sampled_from(MODES), label="mode")),
+                      arrays, results[("J", "reverse", False)])
     if data.draw(st.integers(0, 2), label="finite differences") == 0 and case.arrays[w].size <= 12:
         fd = hc.fd_of(lambda **a: np.asarray(out.evaluate(**a)), arrays, w, 1e-6)
         try:
@@ -132,6 +138,41 @@ def check_derivatives(case, w, data, test="calculus"):
                                 f"third derivative vs JAX, {mode}, compress={compress}")
         except Exception as exc:
             cs.failed(test, case, exc, f"order 3, {mode}, compress={compress}")
+
+
+def check_mixed(case, prog, arrays, w, v, data):
+    """d/dv (d out/dw), the inner and the outer derivative in independently drawn modes."""
+    m1, m2 = data.draw(st.sampled_from(MODES), label="inner mode"), data.draw(st.sampled_from(MODES), label="outer mode")
+    c1, c2 = data.draw(st.booleans(), label="inner compress"), data.draw(st.booleans(), label="outer compress")
+    tag = f"mixed d/d{v} d/d{w}: inner {m1}/compress={c1}, outer {m2}/compress={c2}"
+    fn = case.oracle_fn2(jnp, w, v)
+    a0, b0 = jnp.asarray(case.arrays[w]), jnp.asarray(case.arrays[v])
+    with np.errstate(all="ignore"):
+        want = np.asarray(jax.jacfwd(lambda b: jax.jacrev(lambda a: fn(a, b))(a0))(b0))
+    if not _finite(want):
+        return
+    try:
+        inner = tcnb.jacobian(prog[case.out], prog[w], mode=m1, compress=c1)
+        D = tcnb.jacobian(inner, prog[v], mode=m2, compress=c2)
+        hc.assert_close(np.asarray(D.evaluate(**arrays)), want, 1e-7, f"{tag} vs JAX")
+    except Exception as exc:
+        cs.failed("calculus", case, exc, tag)
+
+
+def check_display(case, D, arrays, want):
+    """A derivative displays (formula, LaTeX, matrix notation, graph, stats, code) without raising,
+    and its standalone module computes its value."""
+    try:
+        repr(D)
+        D.latex()
+        D.matrix()
+        D.graph()
+        D.stats(**{d: n for d, n in case.sizes.items() if not d.isdigit()})
+        D.to_source(**{d: n for d, n in case.sizes.items() if not d.isdigit()})
+        got = cs.run_standalone(D, arrays, case.sizes)
+        hc.assert_close(np.asarray(got), want, 1e-9, "standalone module of the jacobian")
+    except Exception as exc:
+        cs.failed("calculus", case, exc, "display of the jacobian")
 
 
 def check_solve(SH, Hd, v, tag):
@@ -157,5 +198,18 @@ def test_random_derivatives_match_jax(case, data):
 @given(cs.programs(smooth=True, ranks=(0,), depth=(2, 4), max_rank=2), st.data())
 def test_random_scalar_programs_deeper(case, data):
     """Scalar programs, deeper trees: gradient, Hessian, hvp and solve in every mode."""
+    w = data.draw(st.sampled_from(sorted(case.var_shapes)), label="wrt")
+    check_derivatives(case, w, data)
+
+
+FOCUS = ("linalg", "linalg", "softmax", "indexmap", "indexmap", "gram", "einsum", "index", "algebra",
+         "reduce", "div", "pow")
+
+
+@cs.campaign_settings(6, share=0.4)
+@given(cs.programs(smooth=True, ranks=(0, 0, 1, 2), depth=(2, 4), focus=FOCUS), st.data())
+def test_focused_derivatives(case, data):
+    """Programs weighted towards the general functions (inv, det, logdet, softmax, logsumexp),
+    index maps, symmetric products, einsum and what the simplifier folds."""
     w = data.draw(st.sampled_from(sorted(case.var_shapes)), label="wrt")
     check_derivatives(case, w, data)

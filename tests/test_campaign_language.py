@@ -126,6 +126,13 @@ def test_random_programs_display_and_source(case):
         assert_value(np.asarray(res, dtype=np.float64), want, "to_source() code")
     except Exception as exc:
         cs.failed("display", case, exc, "to_source")
+        return
+    try:
+        with np.errstate(all="ignore"):
+            got = cs.run_standalone(out, case.arrays, case.sizes)
+        assert_value(np.asarray(got, dtype=np.float64), want, "to_source(standalone=True) module")
+    except Exception as exc:
+        cs.failed("display", case, exc, "standalone")
 
 
 @cs.campaign_settings(20, share=0.3)
@@ -185,3 +192,21 @@ def test_display_of_nested_functions():
 # ------------------------------------------------------------------------------- regressions
 # Deterministic reproducers of bugs the campaign found (they stay after the fixes).
 # (source, arrays builder, expected value of `out` as a function of the arrays)
+
+
+@pytest.mark.parametrize("name", ["tuple", "range", "len", "int", "enumerate", "all", "zip", "isinstance",
+                                  "float", "max", "print", "slice", "type", "str", "list", "dict", "ValueError"])
+@pytest.mark.parametrize("body", ["{name} = x * 2", "{name}[i:n] = x[n - 1 - i] * 2"])
+def test_standalone_module_named_like_a_builtin(name, body):
+    """Found by the campaign: expr.to_source(standalone=True) names the module's function after the
+    definition, and a definition named like a builtin the module itself calls (tuple, range, len,
+    int, enumerate, all, ...) shadowed it: RecursionError, TypeError or a bogus BindingError when
+    the module runs. Expected: the module computes the value."""
+    from tcnb.backend import standalone
+    prog = tcnb.parse("x: R[n]\n" + body.format(name=name) + "\n")
+    expr = prog[name]
+    ns: dict = {"__name__": "campaign_standalone"}
+    exec(compile(expr.to_source(standalone=True), "<standalone>", "exec"), ns)
+    x = np.arange(3.0)
+    got = ns[standalone.function_name(name)](x)
+    np.testing.assert_allclose(got, expr.evaluate(x=x), rtol=1e-12)
