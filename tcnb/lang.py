@@ -226,10 +226,19 @@ class _Parser:
             return self.src_lines[lineno - 1]
         return None
 
+    def column(self, node, line):
+        """The node's column in characters: ``ast`` counts UTF-8 bytes, so names like λ would shift
+        the caret."""
+        col = getattr(node, "col_offset", None)
+        text = self._line(line)
+        if col is None or text is None:
+            return col
+        return len(text.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+
     def fail(self, node, message, expected=None, cls=TensorSyntaxError):
         line = getattr(node, "lineno", None)
-        col = getattr(node, "col_offset", None)
-        raise cls(message, line=line, col=col, source_line=self._line(line), expected=expected)
+        raise cls(message, line=line, col=self.column(node, line), source_line=self._line(line),
+                  expected=expected)
 
     def too_deep(self, line: int, how: str) -> TensorSyntaxError:
         """A short error for an expression nested too deeply: its line can be thousands of
@@ -242,7 +251,7 @@ class _Parser:
 
     def locate(self, err: TcnbError, node) -> TcnbError:
         line = getattr(node, "lineno", None)
-        return err.at(line, getattr(node, "col_offset", None), self._line(line))
+        return err.at(line, self.column(node, line), self._line(line))
 
     # ------------------------------------------------------------------ statements
     def run(self) -> Program:

@@ -383,7 +383,7 @@ def test_error_column_after_unicode_names(name, bad):
     import unicodedata
     name = unicodedata.normalize("NFKC", name)   # (what Python's parser makes of an identifier)
     expr = bad.format(n=name)
-    source = f"{name}: R[n]\nzz = {name} + {name} * {expr}\n"
+    source = f"{name}: R[n]\nzz = {name} + {name} * ({expr})\n"   # parenthesised: @ and * bind alike
     try:
         tcnb.parse(source)
     except tcnb.TcnbError as err:

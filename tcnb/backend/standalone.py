@@ -10,6 +10,7 @@ calls are copied in from runtime.py (with their own helpers; their errors become
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import keyword
 import re
@@ -125,7 +126,8 @@ def function_name(name: str) -> str:
     text = re.sub(r"\W+", "_", name or "").strip("_")
     if not text or not text.isidentifier() or keyword.iskeyword(text):
         text = "tcnb_fn"
-    return "tcnb_" + text if text in _MODULE_GLOBALS or text in _helper_table() or text == "xp" else text
+    taken = text in _MODULE_GLOBALS or text in _helper_table() or text == "xp" or hasattr(builtins, text)
+    return "tcnb_" + text if taken else text  # the module's own code calls builtins (len, tuple, ...)
 
 
 # --------------------------------------------------------------------------- sizes from the arguments
