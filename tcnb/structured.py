@@ -214,10 +214,7 @@ class Structured:
         return math.prod(self.shape) * 8
 
     def pattern_str(self) -> str:
-        """The compressed form in words, e.g. ``F0[i] -> [ii
-
-        i]``: factors, then row and column labels.
-        """
+        """The compressed form in words: each term's factors, then its row and column labels."""
         out = []
         for factors, labels, pattern in self._terms:
             names = dict(zip(dict.fromkeys(pattern), _letters(tuple(dict.fromkeys(pattern)))[0]))
