@@ -8,11 +8,16 @@ axes, index notation with sums of products, einsum (implicit output, diagonals, 
 user ``def`` functions, reductions, softmax/logsumexp, linear algebra, deep nesting, and the same
 names re-declared with other shapes in a second program.
 
-Known-bug features can be switched off for a long run that looks for new bugs::
+Features can be switched off for a long run that looks past a bug already known::
 
-    TCNB_CAMPAIGN_AVOID=names,newaxis,size1,index_sums,einsum_compose,deep
+    TCNB_CAMPAIGN_AVOID=names,redeclare,newaxis,size1,index_sums,index_broadcast,index_inner,indexmap,text
 
-``TCNB_CAMPAIGN_EXAMPLES=N`` scales every campaign test (CI default: small budgets).
+(``names``: names the generated code uses; ``redeclare``: same names, other shapes — also empties
+tcnb's compile caches between examples; ``text``: comments, blank lines, CRLF.)
+
+``TCNB_CAMPAIGN_EXAMPLES=N`` scales every campaign test (CI default: small, derandomized budgets);
+``TCNB_CAMPAIGN_LOG=file.jsonl`` records every failure instead of stopping at the first (for a long
+run, grouped afterwards by ``signature``); ``TCNB_CAMPAIGN_SHRINK=1`` turns shrinking back on.
 """
 from __future__ import annotations
 
