@@ -348,6 +348,31 @@ def test_bad_api_arguments(case, data):
             cs.failed("badinput", case, AssertionError(f"{what} was accepted: {res!r}"[:300]), what)
 
 
+@cs.campaign_settings(25, share=0.3)
+@given(cs.programs(depth=(1, 3), max_rank=2), st.sampled_from([8, 64, 200, 1000, 5000]), st.data())
+def test_tiny_memory_budget(case, budget, data):
+    """With a tiny memory budget, evaluation, derivatives and structured results either fit or
+    raise MemoryBudgetError (a TcnbError) before allocating; never another exception."""
+    old = tcnb.config.memory_budget
+    tcnb.config.memory_budget = budget
+    try:
+        ok, prog = guarded(lambda: tcnb.parse(case.source), "parse a valid program", case)
+        if not ok:
+            return
+        out = prog[case.out]
+        with np.errstate(all="ignore"):
+            guarded(lambda: out.evaluate(**case.arrays), f"evaluate under a budget of {budget} B", case)
+            w = prog[data.draw(st.sampled_from(sorted(case.var_shapes)), label="wrt")]
+            D = tcnb.jacobian(out, w)
+            guarded(lambda: D.evaluate(**case.arrays), f"jacobian under a budget of {budget} B", case)
+            ok, S = guarded(lambda: D.structured(**case.arrays), f"structured under a budget of {budget} B", case)
+            if ok:
+                guarded(lambda: S.dense(), f"structured().dense() under a budget of {budget} B", case)
+                guarded(lambda: S.cores, f"structured().cores under a budget of {budget} B", case)
+    finally:
+        tcnb.config.memory_budget = old
+
+
 # ------------------------------------------------------------------------------- regressions
 # Deterministic reproducers of bugs the campaign found (they stay after the fixes).
 
@@ -391,31 +416,6 @@ def test_error_column_after_unicode_names(name, bad):
         assert err.col == line.index(expr), f"column {err.col + 1}, expected {line.index(expr) + 1}: {err}"
     else:
         raise AssertionError(f"accepted {source!r}")
-
-
-@cs.campaign_settings(25, share=0.3)
-@given(cs.programs(depth=(1, 3), max_rank=2), st.sampled_from([8, 64, 200, 1000, 5000]), st.data())
-def test_tiny_memory_budget(case, budget, data):
-    """With a tiny memory budget, evaluation, derivatives and structured results either fit or
-    raise MemoryBudgetError (a TcnbError) before allocating; never another exception."""
-    old = tcnb.config.memory_budget
-    tcnb.config.memory_budget = budget
-    try:
-        ok, prog = guarded(lambda: tcnb.parse(case.source), "parse a valid program", case)
-        if not ok:
-            return
-        out = prog[case.out]
-        with np.errstate(all="ignore"):
-            guarded(lambda: out.evaluate(**case.arrays), f"evaluate under a budget of {budget} B", case)
-            w = prog[data.draw(st.sampled_from(sorted(case.var_shapes)), label="wrt")]
-            D = tcnb.jacobian(out, w)
-            guarded(lambda: D.evaluate(**case.arrays), f"jacobian under a budget of {budget} B", case)
-            ok, S = guarded(lambda: D.structured(**case.arrays), f"structured under a budget of {budget} B", case)
-            if ok:
-                guarded(lambda: S.dense(), f"structured().dense() under a budget of {budget} B", case)
-                guarded(lambda: S.cores, f"structured().cores under a budget of {budget} B", case)
-    finally:
-        tcnb.config.memory_budget = old
 
 
 @pytest.mark.parametrize("standalone", [False, True])

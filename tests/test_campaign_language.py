@@ -191,7 +191,6 @@ def test_display_of_nested_functions():
 
 # ------------------------------------------------------------------------------- regressions
 # Deterministic reproducers of bugs the campaign found (they stay after the fixes).
-# (source, arrays builder, expected value of `out` as a function of the arrays)
 
 
 @pytest.mark.parametrize("name", ["tuple", "range", "len", "int", "enumerate", "all", "zip", "isinstance",
