@@ -148,8 +148,9 @@ def sympy_namespace() -> dict:
 
 # Names the language itself gives a meaning to: define_elementwise may not take them over, since a
 # redefinition would silently change every later program that uses them.
-LANGUAGE_NAMES = frozenset({"sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye", "ones",
-                            "einsum", "step", "R"})
+LANGUAGE_FUNCTIONS = frozenset({"sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye",
+                                "ones", "einsum"})
+LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R"}  # R: the type of declarations (x: R[n])
 
 
 def define_elementwise(name: str, formula) -> sympy.Expr:

@@ -23,9 +23,8 @@ import sympy
 from . import ir
 from .dims import as_dim, shape_str, symbol
 from .errors import ShapeError, TcnbError, TensorSyntaxError
-from .functions import (ELEMENTWISE, GENERAL, USER_FUNCTIONS, canonical_formula, elementwise_formula,
-                        make_general,
-                        sympy_namespace)
+from .functions import (ELEMENTWISE, GENERAL, LANGUAGE_FUNCTIONS, USER_FUNCTIONS, canonical_formula,
+                        elementwise_formula, make_general, sympy_namespace)
 from .terms import plan_sums
 
 _fresh = itertools.count()
@@ -170,8 +169,7 @@ _UNSUPPORTED_STMT = {ast.Import: "import", ast.ImportFrom: "import", ast.For: "a
                      ast.Try: "try", ast.Raise: "raise", ast.Assert: "assert", ast.AugAssign:
                      "augmented assignment (+=)", ast.AsyncFunctionDef: "async def",
                      ast.Pass: "pass", ast.Break: "break", ast.Continue: "continue"}
-_BUILTINS = sorted(set(ELEMENTWISE) | set(GENERAL) | {
-    "sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye", "ones", "einsum"})
+_BUILTINS = sorted(set(ELEMENTWISE) | set(GENERAL) | LANGUAGE_FUNCTIONS)
 
 
 MAX_NESTING = 200  # levels of nesting read for sure (Python's own parser allows 200 brackets)
