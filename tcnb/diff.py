@@ -4,7 +4,7 @@ Every node kind declares its local partial derivative once, in the table ``PARTI
 ("the other factors") plus the index sets of the node and of the child. Forward mode multiplies a
 child's tangent into it, reverse mode multiplies a node's adjoint into it — the same rule, read from
 either end. Element-wise rules come from SymPy (``diff`` of the formula), general functions carry
-their rule in ``functions.GENERAL``.
+one rule per operand in their record (tcnb/primitives).
 
 Derivative layout: output axes first, then the variable's axes (reference §2, jax.jacobian layout).
 """
@@ -18,7 +18,7 @@ import sympy
 
 from . import ir
 from .errors import DerivativeError
-from .functions import GENERAL
+from .primitives import lookup
 
 MODES = ("forward", "reverse", "cross-country")
 _fresh = itertools.count()
@@ -58,9 +58,13 @@ def _elementwise_partials(node: ir.Elementwise):
 
 
 def _general_partials(node: ir.General):
-    D = GENERAL[node.name].derivative(node)  # axes: node's, then the argument's
-    V, C = _labels("g", node.rank), _labels("h", node.arg.rank)
-    yield node.arg, Partial([(D, V + C)], V, C)
+    rules = lookup(node.name).derivatives
+    for child, rule in zip(node.args, rules):
+        if isinstance(child, (ir.Const, ir.Delta)):
+            continue
+        D = rule(node)  # axes: node's, then the operand's
+        V, C = _labels("g", node.rank), _labels("h", child.rank)
+        yield child, Partial([(D, V + C)], V, C)
 
 
 PARTIALS: dict[type, Callable] = {
@@ -183,7 +187,7 @@ def _rebuild(n: ir.Node, memo) -> ir.Node:
     if isinstance(n, ir.Elementwise):
         return ir.Elementwise.make(n.fn, memo.get(n.arg.id, n.arg))
     if isinstance(n, ir.General):
-        return ir.General.make(n.name, memo.get(n.arg.id, n.arg), n.params, n.shape)
+        return ir.General.make(n.name, [memo.get(a.id, a) for a in n.args], n.params, n.shape)
     raise TypeError(type(n).__name__)  # pragma: no cover
 
 

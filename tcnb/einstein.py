@@ -12,6 +12,7 @@ from sympy.printing.str import StrPrinter
 
 from . import ir
 from .functions import print_formula
+from .primitives import lookup
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
 
@@ -88,8 +89,8 @@ def _const_text(n, text) -> str:
 
 
 def _general_text(n, text) -> str:
-    params = "".join(f", {k}={v}" for k, v in n.params)
-    return f"{n.name}({text(n.arg)}{params})"
+    args = [text(a) for a in n.args]
+    return lookup(n.name).spell("text", args, args, n.params)
 
 
 def _add_text(n, text) -> str:

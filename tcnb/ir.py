@@ -219,15 +219,22 @@ def fusable(outer: sympy.Expr, inner: sympy.Expr) -> bool:
 
 
 class General(Node):
-    """A general unary function of a whole tensor (inv, det, logdet, softmax, logsumexp, ...)."""
-    __slots__ = ("name", "arg", "params")
+    """A general function of whole tensors (inv, det, solve, softmax, ...), named by its record in
+    tcnb/primitives; ``args`` are its tensor operands, ``params`` its constant parameters."""
+    __slots__ = ("name", "args", "params")
     kind = "general"
 
     @classmethod
-    def make(cls, name: str, arg: Node, params: tuple, shape: Sequence) -> "General":
-        """The General node ``name(arg)`` with its parameters and result shape (computed by the caller)."""
-        return cls._intern((name, arg.id, params), tuple(shape), (arg,), name=name, arg=arg,
-                           params=params)
+    def make(cls, name: str, args, params: tuple, shape: Sequence) -> "General":
+        """The node ``name(*args)`` with its parameters and result shape (computed by the record)."""
+        args = (args,) if isinstance(args, Node) else tuple(args)
+        return cls._intern((name, tuple(a.id for a in args), params), tuple(shape), args, name=name,
+                           args=args, params=params)
+
+    @property
+    def arg(self) -> Node:
+        """The first operand (the only one of a unary function)."""
+        return self.args[0]
 
 
 class Add(Node):

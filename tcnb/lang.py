@@ -24,7 +24,7 @@ from . import ir
 from .dims import as_dim, shape_str, symbol
 from .errors import ShapeError, TcnbError, TensorSyntaxError
 from .functions import (ELEMENTWISE, GENERAL, LANGUAGE_FUNCTIONS, USER_FUNCTIONS, canonical_formula,
-                        elementwise_formula, make_general, sympy_namespace)
+                        elementwise_formula, make_general, sympy_namespace)  # noqa: F401
 from .terms import plan_sums
 
 _fresh = itertools.count()
@@ -873,6 +873,8 @@ class _Parser:
             self.arity(e, 1, 1, kwargs, ())
             return self.elementwise(formula, self.expr(e.args[0]))
         handler = getattr(self, "fn_" + fname, None)
+        if handler is None and fname in GENERAL:
+            handler = lambda e, kwargs: self.primitive(e, kwargs, GENERAL[fname])  # noqa: E731
         if handler is None:
             if fname in self.variables or fname in self.definitions:
                 self.fail(e.func, f"'{fname}' is a tensor, not a function",
@@ -1074,40 +1076,30 @@ class _Parser:
         self.arity(e, 0, 8, kwargs, ())
         return Prod.of(ir.Const.make(1.0, self.dims_args(e)))
 
-    def general(self, e, kwargs, name):
-        self.arity(e, 1, 1, kwargs, ())
-        a = self.tensor_arg(e, 0)
-        return Prod.of(make_general(name, a.node()), None if name != "inv" or not self.index_mode else None)
-
-    def fn_inv(self, e, kwargs):
-        self.no_index_mode(e, "inv")
-        return self.general(e, kwargs, "inv")
-
-    def fn_det(self, e, kwargs):
-        self.no_index_mode(e, "det")
-        return self.general(e, kwargs, "det")
-
-    def fn_logdet(self, e, kwargs):
-        self.no_index_mode(e, "logdet")
-        return self.general(e, kwargs, "logdet")
-
-    def fn_softmax(self, e, kwargs):
-        self.no_index_mode(e, "softmax")
-        self.arity(e, 1, 2, kwargs, ("axis",))
-        a = self.tensor_arg(e, 0)
-        axis = self.axis_arg(e, kwargs, len(a.out))
-        if isinstance(axis, tuple):
-            self.fail(e, "softmax over several axes is not supported", expected="one axis or None")
-        return Prod.of(make_general("softmax", a.node(), () if axis is None else (("axis", axis),)))
-
-    def fn_logsumexp(self, e, kwargs):
-        self.no_index_mode(e, "logsumexp")
-        self.arity(e, 1, 2, kwargs, ("axis",))
-        a = self.tensor_arg(e, 0)
-        axis = self.axis_arg(e, kwargs, len(a.out))
-        if isinstance(axis, tuple):
-            self.fail(e, "logsumexp over several axes is not supported", expected="one axis or None")
-        return Prod.of(make_general("logsumexp", a.node(), () if axis is None else (("axis", axis),)))
+    def primitive(self, e, kwargs, rec):
+        """A call of a general function, read from its record: tensor operands, then parameters
+        by position or keyword."""
+        self.no_index_mode(e, rec.name)
+        names = [p.name for p in rec.params]
+        self.arity(e, rec.arity, rec.arity + len(names), kwargs, names)
+        args = [self.tensor_arg(e, k) for k in range(rec.arity)]
+        params = {}
+        for k, p in enumerate(rec.params):
+            pos = rec.arity + k
+            if p.name in kwargs and len(e.args) > pos:
+                self.fail(e, f"{rec.name}: {p.name} given twice")
+            if p.kind == "axis":
+                axis = self.axis_arg(e, kwargs, len(args[0].out), pos)
+                if isinstance(axis, tuple):
+                    self.fail(e, f"{rec.name} over several axes is not supported", expected="one axis or None")
+                params[p.name] = axis
+            else:
+                node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
+                params[p.name] = p.default if node is None else self.int_arg(node, f"an integer {p.name}")
+        try:
+            return Prod.of(rec.make([a.node() for a in args], params))
+        except TcnbError as err:
+            raise self.locate(err, e) from None
 
 
 def _fold(op, a, b, parser, e):

@@ -348,7 +348,8 @@ class _NumpyStyle(matrix_mod.Text):
             expr = f"(lambda {name}: {expr})({e})"
         return f"(lambda _a: {expr})({arg})", matrix_mod.ATOM
 
-    def general(self, name, arg, arg_prec, params):
+    def general(self, name, args, params):
+        arg = args[0][0]
         axis = dict(params).get("axis")
         code = {"inv": f"np.linalg.inv({arg})", "det": f"np.linalg.det({arg})",
                 "logdet": f"np.linalg.slogdet({arg})[1]",

@@ -3,47 +3,16 @@
     ```{tcnb-functions} elementwise      (or: general, builtin)
     ```
 
-Element-wise functions come from ``tcnb.functions.ELEMENTWISE``, with f'(u) derived by
-SymPy exactly as tcnb derives them; the others from ``GENERAL`` and the parser's built-ins, with the
-derivative rule written below. A function added to tcnb appears here on the next build; one without a
-written rule says where its rule lives, and tests/test_docs.py lists it.
+Element-wise functions and general functions come from their records in ``tcnb/primitives`` (f'(u)
+derived by SymPy exactly as tcnb derives it; a general function's call, rule and notes are its
+record's ``doc``); the parser's built-ins that are written as products have their rule below. A
+function added to tcnb appears here on the next build; tests/test_docs.py checks every one has a rule.
 """
 from __future__ import annotations
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
-
-# Conventions that the formula alone does not tell (non-smooth points, domains, rewrites).
-ELEMENTWISE_NOTES = {
-    "exp": "",
-    "log": "u > 0; `log(1 + exp(u))` is rewritten to `softplus(u)`, `log(sigmoid(u))` to `-softplus(-u)`",
-    "sin": "", "cos": "", "tan": "",
-    "tanh": "",
-    "sigmoid": "1 / (1 + e^(-u)), evaluated as `exp(-softplus(-u))`: accurate in both tails",
-    "softplus": "log(1 + e^u), evaluated as `logaddexp(0, u)`",
-    "relu": "max(u, 0); relu'(0) = 0 (step(0) = 0, a subgradient)",
-    "abs": "abs'(0) = sign(0) = 0 (a subgradient)",
-    "sign": "sign(0) = 0; derivative 0 everywhere (exact except at 0)",
-    "sqrt": "u ≥ 0; the derivative is +inf at 0",
-    "square": "u²",
-}
-
-GENERAL_RULES = {
-    "inv": ("`inv(A)`, A square", r"$\partial (A^{-1})_{ij} / \partial A_{kl} = -(A^{-1})_{ik} (A^{-1})_{lj}$",
-            "`NumericalError` when A is singular to working precision or has NaN/inf entries"),
-    "det": ("`det(A)`, A square", r"$\partial \det A / \partial A = \det(A)\, A^{-\top}$",
-            "0 for a singular A (a value like any other)"),
-    "logdet": ("`logdet(A)`, A square", r"$\partial \log|\det A| / \partial A = A^{-\top}$",
-               "log abs det, as NumPy's `slogdet`: the sign of a negative determinant is dropped; "
-               "`NumericalError` when A is singular"),
-    "softmax": ("`softmax(x, axis)`", r"$\partial s_o / \partial x_p = s_o(\delta_{op} - s_p)$ along the axis, "
-                r"$\delta$ across the others",
-                "without an axis, over every axis"),
-    "logsumexp": ("`logsumexp(x[, axis])`", r"$\partial\, \mathrm{lse}(x) / \partial x = \mathrm{softmax}(x)$ "
-                  "along the axis", "evaluated with the maximum subtracted (no overflow); "
-                  "`log(softmax(z))` is rewritten to `z - logsumexp(z)`"),
-}
 
 BUILTIN_RULES = {
     "sum": ("`sum(x[, axis])`", "linear: the adjoint is broadcast back over the summed axes", ""),
@@ -74,11 +43,13 @@ def _math(latex: str) -> str:
 
 def elementwise_rows() -> list[str]:
     import sympy
-    from tcnb.functions import ELEMENTWISE, T, elementwise_latex
+    from tcnb.functions import T, elementwise_latex
+    from tcnb.primitives import ELEMENTWISE_FUNCTIONS
     rows = ["| function | f(u) | f′(u) | convention |", "|---|---|---|---|"]
-    for name, f in ELEMENTWISE.items():
+    for name, rec in ELEMENTWISE_FUNCTIONS.items():
+        f = rec.formula
         d1 = sympy.diff(f, T)
-        note = ELEMENTWISE_NOTES.get(name, "")
+        note = rec.note
         rows.append(f"| `{name}` | {_math(elementwise_latex(f, 'u'))} | {_math(elementwise_latex(d1, 'u'))} | "
                     f"{_cell(note)} |")
     return rows
@@ -92,9 +63,15 @@ def _rule_rows(names, rules) -> list[str]:
     return rows
 
 
+def general_rules() -> dict:
+    """name -> (call, rule, notes) of every general function, from its record."""
+    from tcnb.primitives import REGISTRY
+    return {name: rec.doc for name, rec in REGISTRY.items() if rec.doc[1]}
+
+
 def general_rows() -> list[str]:
-    from tcnb.functions import GENERAL
-    return _rule_rows(list(GENERAL), GENERAL_RULES)
+    from tcnb.primitives import REGISTRY
+    return _rule_rows(list(REGISTRY), general_rules())
 
 
 def builtin_names() -> list[str]:

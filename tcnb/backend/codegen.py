@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from .. import ir
 from ..config import config, human_bytes
-from ..dims import resolve, resolve_shape
+from ..dims import resolve, resolve_shape, shape_str
 from ..errors import MemoryBudgetError
-from ..functions import elementwise_code, general_code
+from ..primitives import lookup
+from ..primitives.printing import elementwise_code
 from .lower import Lowerer, _dedup
 from .names import Names
 
@@ -180,7 +181,7 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             for name, e in tmp:
                 lines.append(f"{name} = {e}")
         elif isinstance(n, ir.General):
-            expr = general_code(n, val(n.arg), module=xp)
+            expr = lookup(n.name).code_of([val(a) for a in n.args], n.params, xp, traceable, _what(n))
         elif isinstance(n, ir.Einsum):
             low = Lowerer(emit, _label_sizes(n, sizes), xp,
                           {lab: spell.dim(d) for lab, d in n.label_dims.items()} if symbolic else None)
@@ -205,6 +206,13 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
     params = [alloc.param[v.name] for v in arg_vars]
     return Generated(src, [v.name for v in arg_vars], largest, node_bytes, fn_name, body, rets, params,
                      size_names)
+
+
+def _what(n: ir.General) -> str:
+    """A short name of the node for error messages (cheap: no printing of the whole argument)."""
+    inner = ", ".join(a.name if isinstance(a, ir.Var) else f"an expression of shape {shape_str(a.shape)}"
+                      for a in n.args)
+    return f"{n.name}({inner})"
 
 
 def _inline(n: ir.Node, root_ids) -> bool:

@@ -189,6 +189,9 @@ class _TorchLinalg:
     def slogdet(self, a):
         return self._t.linalg.slogdet(a)
 
+    def __getattr__(self, name):  # torch.linalg spells the rest as NumPy does (solve, cholesky, ...)
+        return getattr(self._t.linalg, name)
+
 
 class TorchNamespace:
     """The NumPy names tcnb's generated code uses, on PyTorch tensors of one device."""

@@ -20,7 +20,8 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 
 from .. import ir
 from ..einstein import einstein_str, use_counts
-from ..functions import GENERAL, elementwise_latex, print_formula
+from ..functions import elementwise_latex, print_formula
+from ..primitives import lookup
 
 # precedence of a printed entry: what it may stand next to without parentheses
 ADD, NEG, SUM, MUL, ATOM = 0, 1, 2, 3, 4
@@ -150,21 +151,7 @@ def tidy_formula(fn: sympy.Expr) -> sympy.Expr:
 def _hadamard_template(fn: sympy.Expr) -> str:
     """Like ``elementwise_latex(fn, MARK)``, with products of entries written ``\\odot`` (for matrix
     notation, where juxtaposition would read as a matrix product)."""
-    from .. import functions as F
-    names = getattr(F, "_LATEX_NAMES", {})
-    absval = getattr(F, "absval", None)
-
-    class Printer(SympyLatexPrinter):
-        def _print_Function(self, e, exp=None):
-            f = type(e)
-            if f in names or f is absval:
-                inner = self._print(e.args[0])
-                body = (rf"\left|{inner}\right|" if f is absval
-                        else rf"{names[f]}\left({inner}\right)")
-                return body if exp is None else rf"{body}^{{{exp}}}"
-            return super()._print_Function(e, exp)
-
-    text = print_formula(Printer({"mul_symbol": r" \odot "}), fn, _MARK)
+    text = print_formula(SympyLatexPrinter({"mul_symbol": r" \odot "}), fn, _MARK)
     text = re.sub(r"(^|[{(\s-])(\d+(?:\.\d+)?) \\odot ", r"\1\2 ", text)  # 2 ⊙ x: a scalar multiple
     return text.replace(_MARK, "{" + _MARK + "}")
 
@@ -186,18 +173,6 @@ def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool,
     if _MARK in rest and not arg_is_atom:
         arg = paren(arg)
     return template.replace(_MARK, arg), _sympy_prec(fn)
-
-
-def general_latex(name: str, arg: str) -> str:
-    """The function table's LaTeX for a general function applied to ``arg``."""
-    spec = GENERAL.get(name)
-    fmt = getattr(spec, "latex", None)
-    if fmt:
-        try:
-            return fmt.format(a=arg)
-        except (KeyError, IndexError, ValueError):  # literal braces not doubled (``{a}^{-1}``)
-            return fmt.replace("{a}", arg)
-    return rf"\operatorname{{{escape_text(name)}}}\left({arg}\right)"
 
 
 def affine_latex(row, offset, names) -> str:
@@ -286,9 +261,10 @@ class LatexPrinter:
         named -= set(self.given)
         self._name_deep(named)
         for n in self.order:
-            if isinstance(n, ir.General) and n.arg.children and n.arg.id not in self.given:
-                if self._matrix_form(n.arg, named) is None:
-                    named.add(n.arg.id)  # printed as a whole tensor: needs a name
+            if isinstance(n, ir.General):
+                for a in n.args:
+                    if a.children and a.id not in self.given and self._matrix_form(a, named) is None:
+                        named.add(a.id)  # printed as a whole tensor: needs a name
         named.discard(self.root.id)
         return named
 
@@ -566,14 +542,9 @@ class LatexPrinter:
 
     def general(self, n: ir.General, idx) -> tuple[str, int]:
         """(text, precedence) of a whole-tensor function (inv, det, softmax, ...) at the indices."""
-        arg, simple = self.whole(n.arg)
-        params = dict(n.params)
-        fmt = getattr(GENERAL.get(n.name), "latex", "") or ""
-        if params.get("axis") is not None:
-            arg += r";\ \text{axis } " + str(params["axis"])
-        elif not simple and r"\left({a}\right)" not in fmt:
-            arg = paren(arg)
-        text = general_latex(n.name, arg)
+        whole = [self.whole(a) for a in n.args]
+        text = lookup(n.name).spell("latex", [a for a, _ in whole],
+                                    [a if simple else paren(a) for a, simple in whole], n.params)
         if not idx:
             return text, ATOM
         if text.endswith(r"\right)"):

@@ -24,6 +24,7 @@ from sympy.printing.str import StrPrinter
 
 from .. import ir
 from ..functions import elementwise_name, print_formula
+from ..primitives import lookup
 from .latex import apply_elementwise, number_latex, paren as latex_paren, symbol_latex, tidy_formula
 
 ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
@@ -144,15 +145,17 @@ class Text:
                 HAD if isinstance(fn, sympy.Mul) or (fn.is_Pow and fn.exp.is_negative) else ATOM))
         return text, prec
 
-    def general(self, name, arg, arg_prec, params):
-        """(text, precedence) of a whole-matrix function (inv as an inverse, logdet, softmax, ...)."""
-        axis = dict(params).get("axis")
-        if name == "inv":
-            return self.inverse(arg if arg_prec >= ATOM else self.paren(arg)), ATOM
-        if name == "logdet":
-            return "log|det(" + arg + ")|", ATOM
-        extra = "" if axis is None else f", axis={axis}"
-        return self.call(name, arg + extra), ATOM
+    style = "matrix"  # the spelling a primitive's record gives for this notation
+
+    def wrap(self, arg, prec):
+        """An operand as it may stand before a superscript or next to another factor."""
+        return arg if prec >= ATOM else self.paren(arg)
+
+    def general(self, name, args, params):
+        """(text, precedence) of a whole-matrix function, spelled as its record says."""
+        texts = [a for a, _ in args]
+        wrapped = [self.wrap(a, p) for a, p in args]
+        return lookup(name).spell(self.style, texts, wrapped, params), ATOM
 
 
 class Latex(Text):
@@ -193,18 +196,12 @@ class Latex(Text):
         text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM, hadamard=True)
         return text, {0: ADD, 1: NEG, 2: HAD, 3: HAD}.get(prec, ATOM)
 
-    def general(self, name, arg, arg_prec, params):
-        """(text, precedence) of a whole-matrix function (inverse, det, log abs det, ...)."""
-        axis = dict(params).get("axis")
-        a = arg if arg_prec >= ATOM else self.paren(arg)
-        if name == "inv":
-            return self.inverse(a), ATOM
-        if name == "det":
-            return rf"\det\left({arg}\right)", ATOM
-        if name == "logdet":
-            return rf"\log\left|\det {a}\right|", ATOM
-        extra = "" if axis is None else rf",\ \text{{axis}}={axis}"
-        return self.call(name, arg + extra), ATOM
+    style = "matrix_latex"
+
+    def wrap(self, arg, prec):
+        """An operand as it may stand before a superscript (grouped if it ends in one already)."""
+        a = arg if prec >= ATOM else self.paren(arg)
+        return _script(a, "")
 
 
 def _script(base: str, script: str) -> str:
@@ -312,8 +309,7 @@ class MatrixPrinter:
             arg, prec = self.render(n.arg)
             return s.elementwise(n.fn, arg, prec)
         if isinstance(n, ir.General):
-            arg, prec = self.render(n.arg)
-            return s.general(n.name, arg, prec, n.params)
+            return s.general(n.name, [self.render(a) for a in n.args], n.params)
         if isinstance(n, ir.Add):
             return self.add(n)
         raise NotMatrix

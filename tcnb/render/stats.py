@@ -32,6 +32,7 @@ from .. import ir
 from ..config import human_bytes
 from ..dims import resolve_shape
 from ..errors import BindingError
+from ..primitives import lookup
 
 ITEMSIZE = 8
 
@@ -153,15 +154,7 @@ def _formula_ops(fn: sympy.Expr) -> int:
 
 
 def _general_flops(n: ir.General, shape_of) -> int:
-    arg = shape_of(n.arg)
-    entries = math.prod(arg)
-    if n.name == "inv":
-        return 2 * arg[0] ** 3
-    if n.name in ("det", "logdet"):
-        return math.ceil(2 * arg[0] ** 3 / 3)
-    if n.name in ("softmax", "logsumexp"):
-        return 4 * entries
-    return entries
+    return int(lookup(n.name).flops(tuple(tuple(shape_of(a)) for a in n.args), dict(n.params)))
 
 
 def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:

@@ -1,0 +1,17 @@
+"""One record per primitive, grouped by family; every stage of tcnb reads them from here.
+
+- ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
+- ``linalg.py``: inv, det, logdet, solve;
+- ``reductions.py``: softmax, logsumexp;
+- ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
+
+To add a general function, add a record to the file of its family (see CONTRIBUTING.md).
+"""
+from __future__ import annotations
+
+from . import elementwise, linalg, reductions  # noqa: F401  (importing registers the records)
+from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
+from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
+
+__all__ = ["REGISTRY", "Operand", "Param", "Primitive", "Spelling", "lookup", "register",
+           "ELEMENTWISE_FUNCTIONS", "FORMULA_NAMES", "ElementwiseFunction", "register_elementwise"]
