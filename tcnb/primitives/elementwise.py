@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE
 
 from .. import ir
 
@@ -39,7 +40,8 @@ class sigmoid(sympy.Function):
 
     def _numpycode(self, printer):
         c, rest = self.args[0].as_coeff_Mul()  # σ(c·u): the sign folds into -c
-        inner = f"-{printer._print(rest)}" if c == 1 else f"{printer._print(-c)} * {printer._print(rest)}"
+        body = printer.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+        inner = f"-{body}" if c == 1 else f"{printer._print(-c)} * {body}"
         return f"{printer.xp}.exp(-{printer.xp}.logaddexp(0.0, {inner}))"
 
     def _latex(self, printer, exp=None):

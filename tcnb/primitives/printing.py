@@ -14,6 +14,7 @@ import itertools
 import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.numpy import SciPyPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from .. import ir
 from ..errors import TensorSyntaxError
@@ -49,7 +50,7 @@ class ArrayPrinter(SciPyPrinter):
         if x == 2:
             return f"{self.xp}.square({self._print(b)})"
         if x == -1:
-            return f"(1.0 / {self._print(b)})"
+            return f"(1.0 / {self.parenthesize(b, PRECEDENCE['Mul'], strict=True)})"
         if x == sympy.Rational(1, 2):
             return f"{self.xp}.sqrt({self._print(b)})"
         if x == -sympy.Rational(1, 2):
