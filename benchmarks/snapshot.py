@@ -331,7 +331,9 @@ def take(limit: int | None = None, verbose: bool = True, isolation: str = "progr
         if verbose and (k + 1) % (20 if isolation != "record" else 200) == 0:
             print(f"  {k + 1}/{len(groups)} groups, {len(records)} records, "
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    meta = {"format": FORMAT, "tcnb_file": tcnb.__file__, "commit": _commit(),
+    meta = {"format": FORMAT, "tcnb_file": tcnb.__file__, "commit": _git("rev-parse", "--short", "HEAD"),
+            "tcnb_tree": _git("rev-parse", "--short", "HEAD:tcnb"),
+            "tcnb_dirty": bool(_git("status", "--porcelain", "--", "tcnb")),
             "numpy": np.__version__, "python": sys.version.split()[0],
             "jobs_total": total, "jobs_taken": len(jobs), "limit": limit, "isolation": isolation,
             "seconds": round(time.perf_counter() - t0, 1),
@@ -342,11 +344,12 @@ def take(limit: int | None = None, verbose: bool = True, isolation: str = "progr
     return {"meta": meta, "records": records}
 
 
-def _commit() -> str | None:
+def _git(*args) -> str | None:
+    """A git answer about the checkout tcnb was imported from (information only)."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(tcnb.__file__))),
-                              timeout=10).stdout.strip() or None
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(tcnb.__file__)))
+                              ).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -438,8 +441,10 @@ def compare(old: dict, new: dict) -> list:
 def report(old: dict, new: dict, diffs: list, show: int, strict: bool) -> int:
     """Print the per-category summary and the first ``show`` differences; the exit status."""
     n = len(old["records"].keys() & new["records"].keys())
-    print(f"compared {n} records (old {len(old['records'])} from {old['meta'].get('commit')} / "
-          f"new {len(new['records'])} from {new['meta'].get('commit')}, {new['meta'].get('tcnb_file')})")
+    def src(m):
+        return f"commit {m.get('commit')}, tcnb tree {m.get('tcnb_tree')}{' dirty' if m.get('tcnb_dirty') else ''}"
+    print(f"compared {n} records (old {len(old['records'])}: {src(old['meta'])}; new {len(new['records'])}: "
+          f"{src(new['meta'])}, {new['meta'].get('tcnb_file')})")
     by_cat = {c: [d for d in diffs if d[0] == c] for c in CATEGORIES}
     failing = ("structure", "values") + (TEXT_CATEGORIES if strict else ())
     for cat in CATEGORIES:
