@@ -345,8 +345,7 @@ def test_hessian_explorer_text_is_readable(widgets, theme):
 def test_widget_colours_follow_the_theme():
     """No fixed text or background colour in the widgets' HTML outside var(--jp-…, fallback), apart
     from the heatmap's colour swatches (the colours of the image itself)."""
-    src = "".join((ROOT / "tcnb" / "widgets" / f).read_text()
-                  for f in ("graph_explorer.py", "stepper.py", "hessian_explorer.py", "_style.py"))
+    src = "".join(f.read_text() for f in sorted((ROOT / "tcnb" / "widgets").glob("*.py")))  # every widget module
     fixed = re.findall(r"(?<![-\w])(?:color|background(?:-color)?)\s*:\s*(#[0-9a-fA-F]{3,8}|rgba?\()", src)
     swatches = re.findall(r"color:(#[0-9a-fA-F]{6})'>■", src)
     assert len(fixed) == len(swatches) == 2, fixed
