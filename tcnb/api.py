@@ -80,7 +80,7 @@ class Program(Mapping):
     def definitions_latex(self) -> dict:
         """name -> LaTeX of each definition, written with the earlier definitions by name."""
         from .render.latex import to_latex
-        return {e.name: to_latex(e.node, name=e.name, indices=e.indices, names=names)
+        return {e.name: to_latex(e.node, name=e.name, indices=e.indices, names=names, derivative=e)
                 for e, names in self._with_earlier()}
 
     def __repr__(self):
@@ -167,10 +167,11 @@ def _primed(w: Expr, taken) -> tuple:
     return tuple(out)
 
 
-def _result(node, f: Expr, w: Expr, label: str, extra=None) -> Expr:
-    indices = f.indices + _primed(w, f.indices) if extra is None else extra
-    return Expr(node, label, indices=indices, split=node.rank - w.rank,
-                known_names=f.known_names | w.known_names)
+def _result(node, f: Expr, w: Expr, label: str, mode: str) -> Expr:
+    """The Jacobian's Expr: f's axes then w's (primed where they clash), and what it is in fields."""
+    return Expr(node, label, indices=f.indices + _primed(w, f.indices), split=node.rank - w.rank,
+                known_names=f.known_names | w.known_names,
+                of=f.name, wrt=w.name, order=1, mode=mode, kind="jacobian")
 
 
 # NumPy and CuPy arrays hold at most 64 axes: a derivative of higher rank could never be evaluated
@@ -208,8 +209,9 @@ def jacobian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr
     f = _as_expr(f, "the function")
     w = _wrt(f, w)
     _check_rank(f.rank + w.rank, f"the Jacobian of {f.display_name} by {w.name}")
-    node = diff.jacobian(f.node, w.node, mode or DEFAULT_MODE, compress)
-    return _result(node, f, w, f"d{f.name or 'f'}/d{w.name}")
+    mode = mode or DEFAULT_MODE
+    node = diff.jacobian(f.node, w.node, mode, compress)
+    return _result(node, f, w, f"d{f.name or 'f'}/d{w.name}", mode)
 
 
 def grad(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
@@ -219,16 +221,14 @@ def grad(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
         raise DerivativeError(f"grad needs a scalar, but {f.display_name} has shape {shape_str(f.shape)}",
                               expected="a scalar expression, or jacobian(...) for tensors")
     g = jacobian(f, w, mode, compress)
-    return Expr(g.node, f"grad_{_wrt(f, w).name} {f.name or 'f'}", indices=g.indices, split=g.split,
-                known_names=g.known_names)
+    return g._replace(name=f"grad_{g.wrt} {f.name or 'f'}", kind="gradient")
 
 
 def hessian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
     """jacobian(grad(f, w), w): shape w.shape + w.shape."""
     g = grad(f, w, mode, compress)
     H = jacobian(g, _wrt(f, w), mode, compress)
-    return Expr(H.node, f"Hessian_{_wrt(f, w).name} {f.name or 'f'}", indices=H.indices, split=H.split,
-                known_names=H.known_names)
+    return H._replace(name=f"Hessian_{H.wrt} {f.name or 'f'}", of=f.name, order=2, kind="hessian")
 
 
 def derivative(f: Expr, w, order: int = 1, mode: str | None = None, compress: bool = True) -> Expr:
@@ -241,8 +241,8 @@ def derivative(f: Expr, w, order: int = 1, mode: str | None = None, compress: bo
     for _ in range(order):
         out = jacobian(out, wv, mode, compress)
     if order:
-        out = Expr(out.node, f"D{order}_{wv.name} {f.name or 'f'}", indices=out.indices, split=out.split,
-                   known_names=out.known_names)
+        out = out._replace(name=f"D{order}_{wv.name} {f.name or 'f'}", of=f.name, order=order,
+                           kind="derivative")
     return out
 
 
@@ -257,9 +257,11 @@ def hvp(f: Expr, w, v, mode: str | None = None, compress: bool = True) -> Expr:
         raise ShapeError(f"the direction {v.display_name} has shape {shape_str(v.shape)}",
                          expected=f"the shape of {w.name}, {shape_str(w.shape)}")
     _direction(f, w, v)
-    node = diff.hvp(f.node, w.node, v.node, mode or DEFAULT_MODE, compress)
+    mode = mode or DEFAULT_MODE
+    node = diff.hvp(f.node, w.node, v.node, mode, compress)
     return Expr(node, f"Hv_{w.name} {f.name or 'f'}", indices=w.indices,
-                known_names=f.known_names | v.known_names)
+                known_names=f.known_names | v.known_names,
+                of=f.name, wrt=w.name, order=2, mode=mode, kind="hvp")
 
 
 def _direction(f: Expr, w: Expr, v: Expr) -> None:

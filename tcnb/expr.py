@@ -6,8 +6,6 @@ structured), so the DAG itself stays free of presentation concerns.
 """
 from __future__ import annotations
 
-import re
-
 from . import ir
 from .backend import compiled, runtime
 from .backend.bounded import Bounded
@@ -18,24 +16,22 @@ from .structured import Structured, plan_structured
 
 _AXIS_LETTERS = "ijklmnpqrsuvxyzabcdefgh"
 
-# how the derivative functions (api.py) name their results, read back in words for docstrings
-_DERIVATIVE_NAMES = (
-    (r"Hessian_(\S+) (.+)", "the Hessian of {2} with respect to {1}"),
-    (r"grad_(\S+) (.+)", "the gradient of {2} with respect to {1}"),
-    (r"Hv_(\S+) (.+)", "the Hessian-vector product of {2} with respect to {1}"),
-    (r"D(\d+)_(\S+) (.+)", "the derivative of order {1} of {3} with respect to {2}"),
-    (r"d(.+)/d([^/]+)", "the derivative (Jacobian) of {1} with respect to {2}"),
-)
+# what a derivative is, in words for docstrings (Expr.kind -> phrase)
+DERIVATIVE_KINDS = {
+    "jacobian": "the derivative (Jacobian) of {of} with respect to {wrt}",
+    "gradient": "the gradient of {of} with respect to {wrt}",
+    "hessian": "the Hessian of {of} with respect to {wrt}",
+    "hvp": "the Hessian-vector product of {of} with respect to {wrt}",
+    "derivative": "the derivative of order {order} of {of} with respect to {wrt}",
+}
 
 
-def _describe(name: str | None) -> str:
-    if not name:
-        return "An expression."
-    for pattern, words in _DERIVATIVE_NAMES:
-        m = re.fullmatch(pattern, name)
-        if m:
-            return f"{name}: " + words.format(None, *m.groups()) + "."
-    return f"{name}."
+def _describe(e: "Expr") -> str:
+    """One sentence saying what ``e`` is, read from its derivative fields (never from its name)."""
+    if e.kind is None:
+        return f"{e.name}." if e.name else "An expression."
+    words = DERIVATIVE_KINDS[e.kind].format(of=e.of or "f", wrt=e.wrt, order=e.order)
+    return f"{e.name}: {words}." if e.name else words[0].upper() + words[1:] + "."
 
 
 def _split_backend(backend, arrays):
@@ -49,12 +45,24 @@ class Expr:
     """An immutable handle on an IR node: evaluate, compile, derive and display it.
 
     ``indices`` name its axes for display; ``split`` is how many of them are rows when it is shown
-    or compressed as a matrix.
+    or compressed as a matrix. A derivative made by tcnb.grad, hessian, hvp, jacobian or derivative
+    says what it is in fields, so nothing reads it back from ``name``: ``kind`` (None for a plain
+    expression, else one of DERIVATIVE_KINDS), ``of`` (the differentiated expression's name),
+    ``wrt`` (the variable's name), ``order`` (0 plain, 1 gradient/Jacobian, 2 Hessian/HVP, k for
+    derivative order k; counted from ``of``) and ``mode`` (the mode it was derived in).
     """
-    __slots__ = ("node", "name", "indices", "split", "known_names", "_compiled", "__weakref__")
+    __slots__ = ("node", "name", "indices", "split", "known_names", "of", "wrt", "order", "mode",
+                 "kind", "_compiled", "__weakref__")
 
     def __init__(self, node: ir.Node, name: str | None = None, indices: tuple | None = None,
-                 split: int | None = None, known_names=()):
+                 split: int | None = None, known_names=(), *, of: str | None = None,
+                 wrt: str | None = None, order: int = 0, mode: str | None = None,
+                 kind: str | None = None):
+        if kind is not None and kind not in DERIVATIVE_KINDS:
+            raise ValueError(f"kind must be None or one of {', '.join(DERIVATIVE_KINDS)}, got {kind!r}")
+        if (kind is None) != (order == 0):
+            raise ValueError(f"a derivative has order >= 1 and a plain expression order 0 "
+                             f"(kind {kind!r}, order {order!r})")
         object.__setattr__(self, "node", node)
         object.__setattr__(self, "name", name)
         if indices is None:
@@ -62,7 +70,16 @@ class Expr:
         object.__setattr__(self, "indices", tuple(indices))
         object.__setattr__(self, "split", node.rank if split is None else split)
         object.__setattr__(self, "known_names", frozenset(known_names))
+        for field, value in (("of", of), ("wrt", wrt), ("order", int(order)), ("mode", mode), ("kind", kind)):
+            object.__setattr__(self, field, value)
         object.__setattr__(self, "_compiled", Bounded(64))  # backend -> Compiled; structured plans
+
+    def _replace(self, **changes) -> "Expr":
+        """A copy with some fields changed (the derivative fields travel unless changed)."""
+        fields = {f: getattr(self, f) for f in ("node", "name", "indices", "split", "known_names",
+                                                 "of", "wrt", "order", "mode", "kind")}
+        fields.update(changes)
+        return Expr(**fields)
 
     def __setattr__(self, *_):
         raise AttributeError("Expr is immutable")
@@ -124,7 +141,7 @@ class Expr:
     def _formula_doc(self) -> str:
         """What a standalone module computes: which expression (derivative), in Einstein notation
         and, where it has one, in matrix notation."""
-        lines = [_describe(self.name), "",
+        lines = [_describe(self), "",
                  "Formula (tcnb's Einstein notation; the last line is the result):"]
         lines += ["    " + l for l in self.einstein().splitlines()]
         try:
@@ -172,7 +189,7 @@ class Expr:
     def latex(self) -> str:
         """The expression as LaTeX, with its name and axis indices where it has them."""
         from .render.latex import to_latex
-        return to_latex(self.node, name=self.name, indices=self.indices)
+        return to_latex(self.node, name=self.name, indices=self.indices, derivative=self)
 
     def matrix(self) -> str | None:
         """Matrix notation (``Xᵀ diag(s) X``) where the expression is matrix-representable."""

@@ -130,7 +130,8 @@ def test_latex_of_gradient_and_hessian_every_mode(p):
 
 def test_latex_of_all_derivatives_is_well_formed(p):
     for e in _derivatives(p):
-        for tex in (to_latex(e.node, e.name), to_latex(e.node), to_latex(e.node, e.name, e.indices)):
+        for tex in (to_latex(e.node, e.name, derivative=e), to_latex(e.node),
+                    to_latex(e.node, e.name, e.indices, derivative=e)):
             _check_tex(tex)
             assert "text{" not in tex or "axis" in tex  # no fallback used
             assert r"\operatorname{f}" not in tex

@@ -15,12 +15,12 @@ from __future__ import annotations
 import html
 import re
 import shutil
-from collections import Counter
 
 import graphviz
 
 import tcnb
 from tcnb import ir
+from tcnb.render.dot import merged_digraph
 
 INSTALL_HINT = ("Graphviz's 'dot' program is not installed, so graphs cannot be drawn: install it with "
                 "'apt install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or "
@@ -29,7 +29,6 @@ MAX_GRAPH_NODES = 150   # larger DAGs are not drawn by default (dot gets slow, t
 PARTS = ("latex", "graph", "code", "stats")
 DEFAULT_SIZE = 100      # dimension size used for code and stats when none is given
 
-_EDGE = re.compile(r"\s*n\d+ -> n\d+\b")   # an edge statement of Expr.graph()'s DOT body
 _XML_HEAD = re.compile(r"^\s*<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S)
 
 
@@ -95,24 +94,9 @@ def graph_html(graph_or_fn, max_nodes: int | None = None, count: int | None = No
 
 def program_graph(prog) -> graphviz.Digraph:
     """One DAG for all definitions of a program: shared subexpressions (and definitions used by
-    later ones) appear once. Built from each definition's ``.graph()``; graph node names are
-    ``n<IR id>``, so the same IR node is the same graph node."""
-    defs = list(prog.definitions.items())
-    merged = graphviz.Digraph(name="program")
-    seen_edges: Counter = Counter()
-    # Last definition first: an earlier definition's root statement (labelled with its name) comes
-    # later in the DOT text and wins over the plain label the same node got in a later definition.
-    for name, expr in reversed(defs):
-        edges = Counter()
-        for line in expr.graph().body:
-            if _EDGE.match(line):
-                edges[line] += 1
-                if edges[line] <= seen_edges[line]:
-                    continue  # drawn already by another definition's graph
-            merged.body.append(line)
-        for line, k in edges.items():
-            seen_edges[line] = max(seen_edges[line], k)
-    return merged
+    later ones) appear once, each definition's root labelled with its name (the first definition's,
+    where two are the same node). Built from the IR, not from the definitions' DOT text."""
+    return merged_digraph([(e.node, name) for name, e in prog.definitions.items()])
 
 
 # ------------------------------------------------------------------------------------ pieces

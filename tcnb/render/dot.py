@@ -137,6 +137,47 @@ def to_digraph(node: ir.Node, name: str | None = None, highlight=None, sizes=Non
     return g
 
 
+def merged_digraph(roots, highlight=None, sizes=None, title: str | None = None, rankdir: str = "BT",
+                   graph_name: str = "program") -> graphviz.Digraph:
+    """One graph of several DAGs, drawn like ``to_digraph``: a node they share appears once.
+
+    ``roots`` is a sequence of ``(node, name)`` (name may be None), in order; each root is drawn
+    with a double border and labelled with its name (the first name given, where several roots are
+    the same node). The nodes come from ``trace`` of every root, never from another graph's text.
+    """
+    hl = {getattr(h, "id", h) for h in (highlight or ())}
+    roots = list(roots)
+    root_name: dict = {}
+    for node, name in roots:
+        root_name.setdefault(node.id, name)
+    g = graphviz.Digraph(name=graph_name)
+    g.attr(rankdir=rankdir, fontname="Helvetica")
+    g.attr("node", fontname="Helvetica", fontsize="11")
+    g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555", arrowsize="0.6")
+    if title:
+        g.attr(label=title, labelloc="t", fontsize="14")
+    nodes = ir.topological([node for node, _ in roots])
+    for n in nodes:
+        attrs = dict(_STYLE.get(kind(n), {}))
+        text = label(n, sizes)
+        if n.id in root_name:
+            attrs["peripheries"] = "2"
+            if root_name[n.id]:
+                text = f"{root_name[n.id]} =\n{text}"
+        if n.id in hl:
+            attrs.update(_HIGHLIGHT)
+        text = text.replace("\\", "\\\\").replace("\n", "\\n")  # DOT escapes: one line per node
+        g.node(f"n{n.id}", text, tooltip=f"node {n.id}: {n.kind}", **attrs)
+    for parent in nodes:
+        for k, ch in enumerate(parent.children):
+            lab = _edge_label(parent, k)
+            attrs = dict(label=lab) if lab else {}
+            if ch.id in hl and parent.id in hl:
+                attrs.update(color="#d00000", penwidth="2")
+            g.edge(f"n{ch.id}", f"n{parent.id}", **attrs)
+    return g
+
+
 def dot_available() -> bool:
     """Whether Graphviz's ``dot`` program is on PATH (needed to draw SVG)."""
     return shutil.which("dot") is not None

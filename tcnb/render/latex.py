@@ -73,26 +73,31 @@ def symbol_latex(name: str) -> str:
     return r"\mathit{" + escape_text(base) + "}" + primes
 
 
-def name_latex(name: str) -> tuple[str, bool]:
-    """(LaTeX of an expression's display name, whether it needs parentheses before a subscript)."""
-    m = re.fullmatch(r"grad_(\w+) (\S+)", name)
-    if m:
-        return rf"\nabla_{{{symbol_latex(m.group(1))}}} {symbol_latex(m.group(2))}", True
-    m = re.fullmatch(r"Hessian_(\w+) (\S+)", name)
-    if m:
-        return rf"\nabla^{{2}}_{{{symbol_latex(m.group(1))}}} {symbol_latex(m.group(2))}", True
-    m = re.fullmatch(r"D(\d+)_(\w+) (\S+)", name)
-    if m:
-        return (rf"\nabla^{{{m.group(1)}}}_{{{symbol_latex(m.group(2))}}} "
-                rf"{symbol_latex(m.group(3))}"), True
-    m = re.fullmatch(r"Hv_(\w+) (\S+)", name)
-    if m:
-        return (rf"\operatorname{{Hv}}_{{{symbol_latex(m.group(1))}}} "
-                rf"{symbol_latex(m.group(2))}"), True
-    m = re.fullmatch(r"d(\S+)/d(\w+)", name)
-    if m:
-        return (rf"\frac{{\partial {symbol_latex(m.group(1))}}}"
-                rf"{{\partial {symbol_latex(m.group(2))}}}"), True
+def _derivative_latex(d) -> str | None:
+    """LaTeX of a derivative's name from its fields (``d.kind``, ``of``, ``wrt``, ``order``), or None."""
+    kind = getattr(d, "kind", None)
+    if kind is None:
+        return None
+    of = d.of or "f"
+    f = symbol_latex(of) if not re.search(r"\s", of) else r"\text{" + escape_text(of) + "}"
+    w = symbol_latex(d.wrt)
+    if kind == "jacobian":
+        return rf"\frac{{\partial {f}}}{{\partial {w}}}"
+    top = {"gradient": "", "hessian": "^{2}", "derivative": f"^{{{d.order}}}"}.get(kind)
+    if top is not None:
+        return rf"\nabla{top}_{{{w}}} {f}"
+    return rf"\operatorname{{Hv}}_{{{w}}} {f}"  # hvp
+
+
+def name_latex(name: str, derivative=None) -> tuple[str, bool]:
+    """(LaTeX of an expression's display name, whether it needs parentheses before a subscript).
+
+    ``derivative``: an object with the derivative fields of tcnb.Expr (kind, of, wrt, order), so a
+    gradient is written ``\\nabla_{w} f``; the name itself is never parsed for them.
+    """
+    tex = _derivative_latex(derivative)
+    if tex is not None:
+        return tex, True
     if re.fullmatch(r"[^\W\d]\w*'*", name):
         return symbol_latex(name), False
     return r"\text{" + escape_text(name) + "}", True
@@ -300,7 +305,7 @@ class LatexPrinter:
         return text
 
     # ------------------------------------------------------------------------------ the document
-    def document(self, name: str | None = None, indices=None) -> str:
+    def document(self, name: str | None = None, indices=None, derivative=None) -> str:
         """The whole formula: the temporaries' definitions, then the root (as ``name`` with ``indices``
 
         where given); an aligned block when there is more than one line.
@@ -325,7 +330,7 @@ class LatexPrinter:
             idx = [self.letters.fresh() for _ in range(self.root.rank)]
         body = self.body(self.root, idx)
         if name:
-            sym, compound = name_latex(name)
+            sym, compound = name_latex(name, derivative)
             if idx:
                 sym = (paren(sym) if compound else sym) + "_" + sub(idx)
             final = sym + (" &= " if lines else " = ") + body
@@ -554,17 +559,18 @@ class LatexPrinter:
 
 # ------------------------------------------------------------------------------------ public entry
 
-def to_latex(node: ir.Node, name: str | None = None, indices=None, names=None) -> str:
+def to_latex(node: ir.Node, name: str | None = None, indices=None, names=None, derivative=None) -> str:
     """LaTeX (MathJax-ready, no surrounding ``$``) of ``node`` in index notation.
 
     ``name`` becomes the left-hand side (``f = ...``, ``\\nabla^{2}_{w} f``); ``indices`` optionally
     names the result's indices (``("i", "j")``). Shared subexpressions become ``t_{k}`` lines of an
     ``aligned`` block. ``names`` (node id -> name) are nodes written by name, not expanded (a
-    program's earlier definitions). Never raises: on an internal failure the plain-text Einstein
-    form is returned inside ``\\text{}``.
+    program's earlier definitions). ``derivative`` (a tcnb.Expr, or anything with its fields kind,
+    of, wrt, order) writes a derivative's name as one (``\\nabla^{2}_{w} f``). Never raises: on an
+    internal failure the plain-text Einstein form is returned inside ``\\text{}``.
     """
     try:
-        return LatexPrinter(node, names=names).document(name, indices)
+        return LatexPrinter(node, names=names).document(name, indices, derivative)
     except Exception as exc:  # the display layer must not break a notebook
         try:
             text = einstein_str(node, names=names).replace("\n", "; ")
