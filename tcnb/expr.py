@@ -7,7 +7,7 @@ structured), so the DAG itself stays free of presentation concerns.
 from __future__ import annotations
 
 from . import ir
-from .backend import compiled, runtime
+from .backend import compiled
 from .backend.bounded import Bounded
 from .backend.compiled import binding_key
 from .config import config
@@ -162,13 +162,13 @@ class Expr:
         hit = self._compiled.get(key) if key is not None else None
         if hit is not None:
             plan, gen, dtype, xp = hit
-            values = gen.fn(xp, runtime, dtype, *[arrays[n] for n in gen.arg_names])
+            values = gen.fn(xp, plan.fn.runtime, dtype, *[arrays[n] for n in gen.arg_names])
             return Structured.from_plan(xp, plan, values, plan.shape, self.split)
         full = self.compile(backend)
         bound, sizes, dtype = full.bind(arrays)
         plan = plan_structured(self.node, sizes, full.backend, self.known_names)
         gen = plan.fn.generated(sizes, dtype)
-        values = gen.fn(full.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
+        values = gen.fn(full.xp, plan.fn.runtime, dtype, *[bound[n] for n in gen.arg_names])
         if plan.shape is None:
             plan.shape = resolve_shape(self.shape, sizes)
         if key is not None and all(bound[n] is arrays.get(n) for n in gen.arg_names):

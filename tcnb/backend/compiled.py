@@ -11,10 +11,9 @@ import numbers
 from .. import ir
 from ..dims import resolve, shape_str
 from ..errors import BindingError
-from . import runtime
 from .bounded import Bounded
 from .codegen import generate, load, shape_symbols
-from .namespace import get_namespace
+from .namespace import backend_of, get_backend
 
 
 class Compiled:
@@ -23,7 +22,9 @@ class Compiled:
     def __init__(self, roots, backend: str = "numpy", known_names=(), names=None, single=True):
         self.roots = tuple(roots)
         self.backend = backend
-        self.xp = get_namespace(backend)
+        self.record = get_backend(backend)
+        self.xp = self.record.namespace()
+        self.runtime = self.record.runtime()  # the _rt of generated code, with this backend's primitives
         self.vars = sorted({v.name: v for r in self.roots for v in ir.variables(r)}.values(),
                            key=lambda v: v.name)
         # variables of the program that this expression does not use: their arrays still fix sizes
@@ -71,8 +72,9 @@ class Compiled:
                 raise BindingError(f"no array for variable '{v.name}' of shape {shape_str(v.shape)}",
                                    expected=f"{v.name}=<array of shape {shape_str(v.shape)}>")
             a = arrays[v.name]
-            if type(a).__module__.startswith("cupy") and xp.__name__ == "numpy":
-                a = a.get()
+            owner = backend_of(a)
+            if owner is not None and owner is not self.record and not owner.host:
+                a = owner.to_host(a)  # another library's device array comes through the host
             try:
                 a = xp.asarray(a)
             except (ValueError, TypeError) as exc:
@@ -146,7 +148,7 @@ class Compiled:
             hit = None
         if hit is not None:
             gen, dtype, xp = hit
-            out = gen.fn(xp, runtime, dtype, *vals)
+            out = gen.fn(xp, self.runtime, dtype, *vals)
             if self.single:
                 o = out[0]
                 return o if type(o) is self._array_type and o.dtype == dtype else xp.asarray(o, dtype=dtype)
@@ -156,7 +158,7 @@ class Compiled:
         if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
             key = tuple([(type(a), a.shape, a.dtype.char) for a in (bound[n] for n in self._names)])
             self._fast.put(key, (gen, dtype, self.xp))
-        out = gen.fn(self.xp, runtime, dtype, *[bound[n] for n in gen.arg_names])
+        out = gen.fn(self.xp, self.runtime, dtype, *[bound[n] for n in gen.arg_names])
         out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
         return out[0] if self.single else out
 

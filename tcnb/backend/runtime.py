@@ -59,16 +59,20 @@ def full(xp, shape, value, dtype):
     return xp.full(shape, value, dtype=dtype)
 
 
-def gram(xp, a, d):
+def gram(xp, a, d, host=None):
     """a.T @ diag(d) @ a, exploiting symmetry.
 
     When d >= 0 (Hessians of convex losses: logistic regression's s(1-s)), b = a * sqrt(d) gives
     b.T @ b, which NumPy hands to BLAS syrk (one triangle, about half the flops of a general
-    product). Otherwise the general product.
+    product). Otherwise the general product. The check reads d back, so it is only made where that
+    costs no device sync: ``host`` (tcnb passes its backend's; standalone code asks the array
+    whether its memory is the host's, NumPy's ``__array_interface__``).
     """
     if d is None:
         return a.T @ a
-    if getattr(xp, "__name__", "") == "numpy" and bool((d >= 0).all()):  # (no device sync on GPUs)
+    if host is None:
+        host = hasattr(d, "__array_interface__")
+    if host and bool((d >= 0).all()):
         b = a * xp.sqrt(d)[:, None]
         return b.T @ b
     return a.T @ (a * d[:, None])
@@ -105,8 +109,12 @@ def gather(xp, t, axes, A, c, I_shape, J_shape):
     return t[tuple(idx)]
 
 
-def scatter(xp, t, axes, A, c, I_shape, J_shape, injective):
-    """u[J, rest] = Σ_{I : A·I + c = J} t[I (on ``axes``), rest]: the adjoint of gather."""
+def scatter(xp, t, axes, A, c, I_shape, J_shape, injective, scatter_add=None):
+    """u[J, rest] = Σ_{I : A·I + c = J} t[I (on ``axes``), rest]: the adjoint of gather.
+
+    ``scatter_add(xp, out, index, values)`` sums repeated targets: tcnb passes its backend's
+    (registry.py); by default NumPy's spelling, ``xp.add.at``, which CuPy 12 and later share.
+    """
     t = xp.moveaxis(t, tuple(axes), tuple(range(len(axes))))
     rest = t.shape[len(axes):]
     idx = _map_indices(xp, A, c, I_shape, J_shape)
@@ -119,11 +127,10 @@ def scatter(xp, t, axes, A, c, I_shape, J_shape, injective):
     vals = t.reshape((-1,) + tuple(rest))
     if injective:
         out[flat] = vals
-    elif hasattr(xp.add, "at"):
+    elif scatter_add is not None:
+        out = scatter_add(xp, out, flat, vals)
+    else:
         xp.add.at(out, flat, vals)
-    else:  # cupy
-        import cupyx
-        cupyx.scatter_add(out, flat, vals)
     return out.reshape(tuple(J_shape) + tuple(rest))
 
 

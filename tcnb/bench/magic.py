@@ -113,7 +113,7 @@ def _inputs(text: str) -> dict:
 
 def parse_line(line: str) -> dict:
     """The keyword arguments of compare() for a %tensor_bench line (plus 'expr', 'name', 'quiet')."""
-    from ..backend.namespace import _ALIASES as BACKENDS
+    from ..backend.namespace import backend_names
     from .baselines import FRAMEWORKS
     from .compare import ALL_MODES
     try:
@@ -127,7 +127,7 @@ def parse_line(line: str) -> dict:
           "baseline_devices": args.devices if args.devices == "auto" else _split(args.devices),
           "time_budget_s": args.budget, "memory_budget": args.memory, "target_s": args.repeat_time,
           "seed": args.seed, "progress": not args.no_progress}
-    _known("--backends", kw["backends"], tuple(BACKENDS))
+    _known("--backends", kw["backends"], backend_names())
     _known("--baselines", kw["baselines"], FRAMEWORKS)
     if args.devices != "auto":
         _known("--devices", kw["baseline_devices"], ("cpu", "gpu"))

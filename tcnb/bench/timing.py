@@ -163,11 +163,14 @@ def timed(call, sync=None):
 # ------------------------------------------------------------------------------- synchronisation
 
 def sync_for(backend: str):
-    """The function that waits for a result of ``backend`` ("numpy", "cupy", "jax", "torch-cuda")."""
-    if backend == "cupy":
-        from ..backend.namespace import get_namespace, synchronize
-        xp = get_namespace("cupy")
-        return lambda out: synchronize(xp)
+    """The function that waits for a result of ``backend``: a registered tcnb backend ("numpy",
+    "cupy", ...: its record's sync, BackendUnavailableError where it cannot run here) or a
+    baseline's device ("jax", "torch-cuda")."""
+    from ..backend.namespace import backend_names, get_backend
+    if backend in backend_names():
+        record = get_backend(backend)
+        record.namespace()
+        return _no_sync if record.sync is None else record.sync
     if backend == "jax":
         import jax
         return jax.block_until_ready
@@ -191,20 +194,20 @@ def _cpu_name() -> str:
 
 
 def _gpu_name() -> str | None:
-    try:
-        from ..backend.namespace import get_namespace
-        cp = get_namespace("cupy")
-        props = cp.cuda.runtime.getDeviceProperties(0)
-        name = props["name"]
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        mem = props.get("totalGlobalMem")
-        return f"{name} ({mem / 2**30:.0f} GiB)" if mem else name
-    except Exception:  # noqa: BLE001 - no CuPy / no GPU: no GPU line
-        return None
+    """The accelerator of the first device backend that can run here (its record's describe())."""
+    from ..backend.registry import backends
+    for record in backends():
+        if record.host or record.describe is None or not record.available:
+            continue
+        try:
+            return record.describe()
+        except Exception:  # noqa: BLE001 - a device that cannot describe itself: no GPU line
+            continue
+    return None
 
 
 def machine() -> dict:
-    """What the timings ran on: CPU, cores, GPU (when CuPy sees one), Python and library versions."""
+    """What the timings ran on: CPU, cores, GPU (when a device backend sees one), Python and library versions."""
     import numpy
     info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": numpy.__version__}
