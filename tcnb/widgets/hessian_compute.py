@@ -5,7 +5,6 @@ direction. A part of :class:`~tcnb.widgets.HessianExplorer`, which reads its con
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import sympy
@@ -28,9 +27,6 @@ class HessianComputing:
                                            expected=f"one of {', '.join(self._var_shapes)}")
             return name
         name = getattr(self.H, "wrt", None)              # the derivative says which variable it is for
-        if not hasattr(self.H, "wrt"):  # until Expr.wrt lands: read it from the name "Hessian_w f"
-            m = re.match(r"^(?:Hessian|D\d+)_(\S+)\s", self.H.name or "")
-            name = m.group(1) if m else None
         if name in self._var_shapes:
             return name
         cols = tuple(self.H.shape[self.split:])
