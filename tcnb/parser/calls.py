@@ -29,7 +29,9 @@ def read_call(r, e: ast.Call):
         kwargs[kw.arg] = kw.value
     if any(isinstance(a, ast.Starred) for a in e.args):
         r.fail(e, "*args is not supported")
-    formula = r.scope.functions.get(fname) or elementwise_formula(fname)
+    formula = r.scope.functions.get(fname)  # (not `or`: a formula may be 0, which is falsy)
+    if formula is None:
+        formula = elementwise_formula(fname)
     if formula is not None:
         check_arity(r, e, 1, 1, kwargs, ())
         return r.elementwise(formula, r.expr(e.args[0]))
@@ -144,10 +146,9 @@ class Call:
         """Number of positional arguments."""
         return len(self.node.args)
 
-    def check_arity(self, lo=None, hi=None):
-        """The record's numbers of arguments (or ``lo`` to ``hi``) and keywords, else an error."""
-        lo, hi = (self.rec.args if lo is None else (lo, hi))
-        check_arity(self.reader, self.node, lo, hi, self.kwargs, self.rec.keywords)
+    def check_arity(self):
+        """The record's numbers of arguments and its keywords, else an error."""
+        check_arity(self.reader, self.node, *self.rec.args, self.kwargs, self.rec.keywords)
 
     def tensor(self, k: int) -> Prod:
         """Argument ``k`` read as a tensor."""
