@@ -17,7 +17,7 @@ import sympy
 
 from . import ir
 from .errors import TensorSyntaxError
-from .primitives import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, REGISTRY, lookup
+from .primitives import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, LOWERED, REGISTRY, lookup
 from .primitives.elementwise import absval, relu, sigmoid, sign, softplus, step  # noqa: F401
 from .primitives.printing import _cse, elementwise_code, elementwise_latex, print_formula  # noqa: F401
 
@@ -56,10 +56,10 @@ def sympy_namespace() -> dict:
     return ns
 
 
-# Names the language itself gives a meaning to: define_elementwise may not take them over, since a
-# redefinition would silently change every later program that uses them.
-LANGUAGE_FUNCTIONS = frozenset({"sum", "mean", "trace", "diag", "diagonal", "norm2", "dot", "outer", "eye",
-                                "ones", "einsum"})
+# Names the language itself gives a meaning to (the functions it writes as products: records in
+# primitives/lowered.py): define_elementwise may not take them over, since a redefinition would
+# silently change every later program that uses them.
+LANGUAGE_FUNCTIONS = frozenset(LOWERED)
 LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R"}  # R: the type of declarations (x: R[n])
 
 

@@ -3,35 +3,17 @@
     ```{tcnb-functions} elementwise      (or: general, builtin)
     ```
 
-Element-wise functions and general functions come from their records in ``tcnb/primitives`` (f'(u)
-derived by SymPy exactly as tcnb derives it; a general function's call, rule and notes are its
-record's ``doc``); the parser's built-ins that are written as products have their rule below. A
-function added to tcnb appears here on the next build; tests/test_docs.py checks every one has a rule.
+Every function comes from its record in ``tcnb/primitives``: element-wise functions with f'(u)
+derived by SymPy exactly as tcnb derives it; general functions and the functions the language
+writes as products (``lowered.py``: sum, trace, einsum, ...) with their record's ``doc`` (call, rule,
+notes). A function added to tcnb appears here on the next build; tests/test_docs.py checks every
+one has a rule.
 """
 from __future__ import annotations
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
-
-BUILTIN_RULES = {
-    "sum": ("`sum(x[, axis])`", "linear: the adjoint is broadcast back over the summed axes", ""),
-    "mean": ("`mean(x[, axis])`", "linear: 1/count times that of `sum`", ""),
-    "trace": ("`trace(A)`, A square", r"$\partial\, \mathrm{tr} A / \partial A = I$ (a unit tensor, kept symbolic)", ""),
-    "diag": ("`diag(v)`: vector → diagonal matrix", r"$\partial\, \mathrm{diag}(v)_{ij} / \partial v_k = "
-             r"\delta_{ij}\delta_{jk}$", "a product with a unit tensor δ"),
-    "diagonal": ("`diagonal(A)`: square matrix → vector", r"$\partial A_{ii} / \partial A_{kl} = "
-                 r"\delta_{ik}\delta_{il}$", "`A[i, i]` in index notation is the same"),
-    "norm2": ("`norm2(A)`: Frobenius norm $\\sqrt{\\sum A^2}$", r"$\partial \|A\| / \partial A = A / \|A\|$",
-              "not differentiable at A = 0: the gradient evaluates to NaN there"),
-    "dot": ("`dot(a, b)`", "bilinear: the derivative w.r.t. one operand is the other", "same as `a @ b`"),
-    "outer": ("`outer(a, b)`", r"$\partial (a b^\top)_{ij} / \partial a_k = \delta_{ik} b_j$", ""),
-    "eye": ("`eye(n)`", "a constant unit tensor δ: derivative 0", "kept symbolic, never materialised unless asked"),
-    "ones": ("`ones(m, n, ...)`", "a constant: derivative 0", ""),
-    "einsum": ('`einsum("ij,j->i", A, x)`', "multilinear: the derivative w.r.t. one operand is the "
-               "einsum of the others, with δ for repeated output indices", ""),
-}
-
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
@@ -75,13 +57,25 @@ def general_rows() -> list[str]:
 
 
 def builtin_names() -> list[str]:
-    from tcnb import lang
-    from tcnb.functions import ELEMENTWISE, GENERAL
-    return [n for n in lang._BUILTINS if n not in ELEMENTWISE and n not in GENERAL]
+    """The functions the language writes as products, in alphabetical order."""
+    from tcnb.primitives import LOWERED
+    return sorted(LOWERED)
+
+
+def builtin_rules() -> dict:
+    """name -> (call, rule, notes) of every function written as a product, from its record."""
+    from tcnb.primitives import LOWERED
+    return {name: rec.doc for name, rec in LOWERED.items()}
 
 
 def builtin_rows() -> list[str]:
-    return _rule_rows(builtin_names(), BUILTIN_RULES)
+    return _rule_rows(builtin_names(), builtin_rules())
+
+
+def __getattr__(name):  # BUILTIN_RULES, read lazily (tcnb is imported only when a table is built)
+    if name == "BUILTIN_RULES":
+        return builtin_rules()
+    raise AttributeError(name)
 
 
 TABLES = {"elementwise": elementwise_rows, "general": general_rows, "builtin": builtin_rows}

@@ -3,15 +3,18 @@
 - ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
 - ``linalg.py``: inv, det, logdet, solve;
 - ``reductions.py``: softmax, logsumexp;
+- ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
 
 To add a general function, add a record to the file of its family (see CONTRIBUTING.md).
 """
 from __future__ import annotations
 
-from . import elementwise, linalg, reductions  # noqa: F401  (importing registers the records)
+from . import elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
+from .lowered import LOWERED, Lowered, register_lowered
 
 __all__ = ["REGISTRY", "Operand", "Param", "Primitive", "Spelling", "lookup", "register",
-           "ELEMENTWISE_FUNCTIONS", "FORMULA_NAMES", "ElementwiseFunction", "register_elementwise"]
+           "ELEMENTWISE_FUNCTIONS", "FORMULA_NAMES", "ElementwiseFunction", "register_elementwise",
+           "LOWERED", "Lowered", "register_lowered"]

@@ -1,0 +1,196 @@
+"""Function calls, dispatched from the registries: an element-wise formula (the program's, the
+user's or a built-in record), a function the language writes as a product (primitives/lowered.py:
+sum, trace, einsum, ...), or a general primitive (primitives: inv, solve, softmax, ...).
+
+No function has code of its own here: a lowered record's ``build`` gets a :class:`Call` (the
+arguments, read on demand, and the reader's operations), a general record is applied by
+``Primitive.make`` to its tensor operands and parameters.
+"""
+from __future__ import annotations
+
+import ast
+
+from ..errors import ShapeError, TcnbError, TensorSyntaxError
+from ..functions import elementwise_formula
+from ..primitives import LOWERED, REGISTRY
+from .products import Prod, as_prod, fresh_label
+from .scope import BUILTINS
+
+
+def read_call(r, e: ast.Call):
+    """The value of the call ``e`` read by the reader ``r`` (arrays.ArrayReader or its index form)."""
+    if not isinstance(e.func, ast.Name):
+        r.fail(e.func, "only named functions can be called", expected="a function such as exp(x)")
+    fname = e.func.id
+    kwargs = {}
+    for kw in e.keywords:
+        if kw.arg is None:
+            r.fail(kw, "**kwargs is not supported")
+        kwargs[kw.arg] = kw.value
+    if any(isinstance(a, ast.Starred) for a in e.args):
+        r.fail(e, "*args is not supported")
+    formula = r.scope.functions.get(fname)  # (not `or`: a formula may be 0, which is falsy)
+    if formula is None:
+        formula = elementwise_formula(fname)
+    if formula is not None:
+        check_arity(r, e, 1, 1, kwargs, ())
+        return r.elementwise(formula, r.expr(e.args[0]))
+    if fname in LOWERED:
+        rec = LOWERED[fname]
+        if rec.index_notation is not None:
+            refuse_in_index_notation(r, e, fname, rec.index_notation)
+        result = rec.build(Call(r, e, kwargs, rec))
+    elif fname in REGISTRY:
+        result = primitive(r, e, kwargs, REGISTRY[fname])
+    else:
+        if r.scope.tensor(fname) is not None:
+            r.fail(e.func, f"'{fname}' is a tensor, not a function",
+                   expected="a function name such as exp, sum, inv, or * for a product")
+        r.fail(e.func, f"unknown function '{fname}'", expected="one of " + ", ".join(BUILTINS))
+    if r.index_notation and isinstance(result, Prod) and not all(isinstance(l, str) for l in result.out):
+        r.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
+               f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
+    return result
+
+
+def refuse_in_index_notation(r, e, name: str, instead: str = "indices instead"):
+    """A function of whole tensors has no meaning in index notation, where every axis is named."""
+    if r.index_notation:
+        r.fail(e, f"{name}() is not available in index notation", expected=instead)
+
+
+def check_arity(r, e, lo, hi, kwargs, allowed):
+    """Between lo and hi positional arguments, and only the keywords ``allowed``."""
+    n = len(e.args)
+    if not lo <= n <= hi:
+        want = str(lo) if lo == hi else f"{lo} to {hi}"
+        r.fail(e, f"{e.func.id} takes {want} argument{'s' if hi != 1 else ''}, got {n}")
+    for k in kwargs:
+        if k not in allowed:
+            r.fail(e, f"{e.func.id} has no keyword '{k}'",
+                   expected=("keywords " + ", ".join(allowed)) if allowed else "no keywords")
+
+
+def int_arg(r, node, what="an integer"):
+    """A literal integer (``-1`` included)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -int_arg(r, node.operand, what)
+    r.fail(node, f"expected {what}")
+
+
+def axis_arg(r, e, kwargs, rank, pos=1):
+    """The ``axis`` argument (keyword or at position ``pos``): None, an axis or a tuple of axes,
+    counted from 0 (an axis from the end becomes a plain index)."""
+    node = kwargs.get("axis", e.args[pos] if len(e.args) > pos else None)
+    if node is None or (isinstance(node, ast.Constant) and node.value is None):
+        return None
+    elts = node.elts if isinstance(node, ast.Tuple) else [node]
+    axes = []
+    for el in elts:
+        ax = int_arg(r, el, "an integer axis")
+        if not -rank <= ax < rank:
+            r.fail(el, f"axis {ax} is out of range for a tensor of rank {rank}",
+                   expected=f"an axis in [{-rank}, {rank - 1}]", cls=ShapeError)
+        axes.append(ax % rank)
+    if len(set(axes)) != len(axes):
+        r.fail(node, "repeated axis")
+    return tuple(axes) if isinstance(node, ast.Tuple) else axes[0]
+
+
+def primitive(r, e, kwargs, rec):
+    """A call of a general function, read from its record: tensor operands, then parameters
+    by position or keyword."""
+    refuse_in_index_notation(r, e, rec.name)
+    names = [p.name for p in rec.params]
+    check_arity(r, e, rec.arity, rec.arity + len(names), kwargs, names)
+    args = [as_prod(r.expr(e.args[k])) for k in range(rec.arity)]
+    params = {}
+    for k, p in enumerate(rec.params):
+        pos = rec.arity + k
+        if p.name in kwargs and len(e.args) > pos:
+            r.fail(e, f"{rec.name}: {p.name} given twice")
+        if p.kind == "axis":
+            axis = axis_arg(r, e, kwargs, len(args[0].out), pos)
+            if isinstance(axis, tuple):
+                r.fail(e, f"{rec.name} over several axes is not supported", expected="one axis or None")
+            params[p.name] = axis
+        else:
+            node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
+            params[p.name] = p.default if node is None else int_arg(r, node, f"an integer {p.name}")
+    try:
+        return Prod.of(rec.make([a.node() for a in args], params))
+    except TcnbError as err:
+        raise r.src.locate(err, e) from None
+
+
+class Call:
+    """A call of a lowered function, as its record's ``build`` sees it: the arguments (read when
+    asked for), the reader's products and operators, and errors located at the call."""
+
+    def __init__(self, reader, node: ast.Call, kwargs: dict, rec):
+        self.reader = reader
+        self.node = node
+        self.kwargs = kwargs
+        self.rec = rec
+        self.index_notation = reader.index_notation
+
+    @property
+    def name(self) -> str:
+        """The function's name."""
+        return self.rec.name
+
+    @property
+    def nargs(self) -> int:
+        """Number of positional arguments."""
+        return len(self.node.args)
+
+    def check_arity(self):
+        """The record's numbers of arguments and its keywords, else an error."""
+        check_arity(self.reader, self.node, *self.rec.args, self.kwargs, self.rec.keywords)
+
+    def tensor(self, k: int) -> Prod:
+        """Argument ``k`` read as a tensor."""
+        return as_prod(self.reader.expr(self.node.args[k]))
+
+    def axis(self, rank: int, pos: int = 1):
+        """The ``axis`` argument for a tensor of ``rank``: None, an int or a tuple of ints."""
+        return axis_arg(self.reader, self.node, self.kwargs, rank, pos)
+
+    def dims(self) -> tuple:
+        """Every argument read as a dimension (``eye(n)``, ``ones(m, n)``)."""
+        return tuple(self.reader.scope.dimension(a) for a in self.node.args)
+
+    def string(self, k: int):
+        """Argument ``k`` if it is a literal string, else None."""
+        args = self.node.args
+        if k < len(args) and isinstance(args[k], ast.Constant) and isinstance(args[k].value, str):
+            return args[k].value
+        return None
+
+    def fail(self, message, expected=None, cls=TensorSyntaxError, at=None):
+        """Raise an error located at the call, or at its argument number ``at``."""
+        self.reader.fail(self.node if at is None else self.node.args[at], message, expected, cls)
+
+    @staticmethod
+    def product(node, labels=None) -> Prod:
+        """The product of one IR node (fresh labels unless ``labels`` are given)."""
+        return Prod.of(node, labels)
+
+    @staticmethod
+    def fresh_label():
+        """A label no index name can equal."""
+        return fresh_label()
+
+    def multiply(self, a: Prod, b: Prod) -> Prod:
+        """``a * b``, broadcast as the operator does."""
+        return self.reader.binop("*", a, b, self.node)
+
+    def matmul(self, a: Prod, b: Prod) -> Prod:
+        """``a @ b``."""
+        return self.reader.matmul(a, b, self.node)
+
+    def elementwise(self, formula, p: Prod) -> Prod:
+        """The element-wise function ``formula`` (a SymPy formula in ir.T) of p."""
+        return self.reader.elementwise(formula, p)
