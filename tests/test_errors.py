@@ -282,3 +282,12 @@ def test_memory_budget_error_is_a_tcnb_error(monkeypatch):
         prog["o"].evaluate(x=np.ones(100))
     assert isinstance(info.value, TcnbError)
     assert "100" in str(info.value)
+
+
+@pytest.mark.parametrize("src", ["y: R[n]\nf = sum(10E308 / y)", "y: R[n]\nf = sum(y * 1e309)",
+                                 "def g(t): return 1e400 * t\ny: R[n]\nf = sum(g(y))"])
+def test_a_literal_too_large_for_a_float_is_refused_where_it_is_written(src):
+    # Python reads 1e309 as inf; generated code spelled it `inf` and failed with a NameError
+    with pytest.raises(tcnb.TensorSyntaxError, match="too large for a float") as info:
+        tcnb.parse(src)
+    assert info.value.line is not None and info.value.col is not None

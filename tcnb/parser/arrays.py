@@ -9,6 +9,7 @@ axis. Element-wise functions apply to a product's node, with the stable rewrites
 from __future__ import annotations
 
 import ast
+import math
 
 import sympy
 
@@ -47,6 +48,9 @@ class ArrayReader:
         if isinstance(e, ast.Constant):
             if isinstance(e.value, bool) or not isinstance(e.value, (int, float)):
                 self.fail(e, f"unsupported constant {e.value!r}", expected="a number")
+            if not math.isfinite(float(e.value)):  # 1e309 is read by Python as inf
+                self.fail(e, f"the number {ast.get_source_segment(self.src.text, e) or e.value} is too large "
+                          "for a float (it would be inf)", expected="a finite number, at most about 1.8e308")
             return float(e.value)
         if isinstance(e, ast.Name):
             return self.name(e)

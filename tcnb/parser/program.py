@@ -8,6 +8,7 @@ function. Every failure is located at its line and column (source.py).
 from __future__ import annotations
 
 import ast
+import math
 import contextlib
 import sys
 from dataclasses import dataclass, field
@@ -231,6 +232,8 @@ class _Statements:
                 return ir.T
             self.fail(e, f"unknown name '{e.id}' in an element-wise function", expected=f"the argument '{param}'")
         if isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
+            if not math.isfinite(float(e.value)):
+                self.fail(e, "a number too large for a float (it would be inf)", expected="a finite number")
             return sympy.Float(e.value) if isinstance(e.value, float) else sympy.Integer(e.value)
         if isinstance(e, ast.UnaryOp) and isinstance(e.op, (ast.USub, ast.UAdd)):
             v = self.scalar_formula(e.operand, param)
