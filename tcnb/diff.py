@@ -17,7 +17,9 @@ from typing import Callable, NamedTuple
 import sympy
 
 from . import ir
+from .einstein import einstein_str
 from .errors import DerivativeError
+from .graph import reaching, topological, use_counts
 from .primitives import lookup
 
 MODES = ("forward", "reverse", "cross-country")
@@ -80,25 +82,16 @@ def _partials(node):
     return rule(node) if rule else ()
 
 
-def _relevant(root: ir.Node, x: ir.Var) -> set:
-    """Ids of nodes on some path from root down to x (only these carry nonzero derivatives)."""
-    rel: set = set()
-    for n in ir.topological([root]):
-        if n is x or any(ch.id in rel for ch in n.children):
-            rel.add(n.id)
-    return rel
-
-
 def _sum(terms, shape):
     return ir.add(*terms) if terms else ir.zeros(shape)
 
 
 def forward(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node:
     """Pushforward: tangents T_v[v axes, E] with T_x = seed (shape x.shape + E)."""
-    rel = _relevant(root, x)
+    rel = reaching(root, x)
     E = tuple(seed.shape[x.rank:])
     tangent: dict[int, ir.Node] = {x.id: seed}
-    for n in ir.topological([root]):
+    for n in topological([root]):
         if n.id not in rel or n is x:
             continue
         terms = []
@@ -115,10 +108,10 @@ def forward(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node
 
 def reverse(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node:
     """Pullback: adjoints A_v[O, v axes] with A_root = seed (shape O + root.shape)."""
-    rel = _relevant(root, x)
+    rel = reaching(root, x)
     O = tuple(seed.shape[:seed_extra])
     pending: dict[int, list] = {root.id: [seed]}
-    for n in reversed(ir.topological([root])):
+    for n in reversed(topological([root])):
         if n.id not in rel:
             continue
         adj = _sum(pending.pop(n.id, []), O + n.shape)
@@ -154,10 +147,9 @@ def fuse(root: ir.Node) -> ir.Node:
     forward or reverse order, but in the order opt_einsum plans for the actual sizes — which
     generalises the paper's 'vectors first' heuristic (reference §5).
     """
-    from .einstein import use_counts
     counts = use_counts(root)
     memo: dict[int, ir.Node] = {}
-    for n in ir.topological([root]):
+    for n in topological([root]):
         if isinstance(n, ir.Einsum):
             ops, ins = [], []
             for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
@@ -221,7 +213,7 @@ def _seed(dims, dense: bool) -> ir.Node:
 def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
     """d root / d x with axes (root axes, x axes)."""
     if not isinstance(x, ir.Var):
-        raise DerivativeError(f"can only differentiate with respect to a declared variable, not {x!r}",
+        raise DerivativeError(f"can only differentiate with respect to a declared variable, not {einstein_str(x)}",
                               expected="a name declared like  w: R[n]")
     if mode not in MODES:
         raise DerivativeError(f"unknown mode {mode!r}", expected=" | ".join(MODES))

@@ -5,13 +5,12 @@ text grows with its DAG, not with the tree it unfolds to.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import sympy
 from sympy.printing.str import StrPrinter
 
 from . import ir
 from .functions import print_formula
+from .graph import use_counts
 from .primitives import lookup
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
@@ -28,16 +27,6 @@ def spec_of(node: "ir.Einsum") -> str:
     letters(node.out, names)
     ins = [letters(s, names) for s in node.ins]
     return ",".join(ins) + "->" + letters(node.out, names)
-
-
-def use_counts(root: "ir.Node", leaves=frozenset()) -> Counter:
-    """node id -> how many parents use it in the DAG under ``root`` (``leaves`` not descended into)."""
-    counts: Counter = Counter()
-    for n in ir.topological([root], leaves):
-        if n.id not in leaves:
-            for ch in n.children:
-                counts[ch.id] += 1
-    return counts
 
 
 def _is_leaf(n: "ir.Node") -> bool:
