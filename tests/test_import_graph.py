@@ -25,7 +25,7 @@ LAYERS = [
     ("ir", ["tcnb.ir"]),
     ("primitives", ["tcnb.primitives"]),
     ("names and text", ["tcnb.functions", "tcnb.einstein"]),
-    ("parse and derive", ["tcnb.terms", "tcnb.lang", "tcnb.diff"]),
+    ("parse and derive", ["tcnb.terms", "tcnb.parser", "tcnb.lang", "tcnb.diff"]),
     ("backend", ["tcnb.backend"]),
     ("compressed results and rendering", ["tcnb.structured", "tcnb.render"]),
     ("public API", ["tcnb.expr", "tcnb.api", "tcnb.check", "tcnb", "tcnb.__main__"]),
