@@ -19,7 +19,8 @@ import tcnb
 
 PACKAGE = pathlib.Path(tcnb.__file__).resolve().parent
 
-# lowest first; a module belongs to the layer of the longest prefix naming it
+# lowest first; a module belongs to the layer of the longest prefix naming it ("tcnb" itself names only
+# the package's __init__, so a new subpackage must be placed here deliberately)
 LAYERS = [
     ("foundation", ["tcnb.errors", "tcnb.config", "tcnb.dims", "tcnb.graph"]),
     ("ir", ["tcnb.ir"]),
@@ -125,7 +126,7 @@ def layer_of(module: str) -> int:
     best, best_len = None, -1
     for k, (_, prefixes) in enumerate(LAYERS):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best_len:
+            if (module == p or (p != "tcnb" and module.startswith(p + "."))) and len(p) > best_len:
                 best, best_len = k, len(p)
     assert best is not None, f"{module} is in no layer: add it to LAYERS"
     return best
