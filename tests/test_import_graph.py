@@ -43,9 +43,6 @@ KNOWN_UPWARD = {
 KNOWN_CYCLE_EDGES = {
     ("tcnb", "tcnb.notebook.magics"):
         "the %load_ext hook above: the magics import the public API (tcnb) they sit on",
-    ("tcnb.render.latex", "tcnb.render.matrix"):
-        "LatexPrinter imports to_matrix_latex lazily while matrix.py imports latex helpers; "
-        "owned by the render/ split, which removes it",
 }
 
 
