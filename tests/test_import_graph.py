@@ -22,7 +22,7 @@ PACKAGE = pathlib.Path(tcnb.__file__).resolve().parent
 # lowest first; a module belongs to the layer of the longest prefix naming it ("tcnb" itself names only
 # the package's __init__, so a new subpackage must be placed here deliberately)
 LAYERS = [
-    ("foundation", ["tcnb.errors", "tcnb.config", "tcnb.dims", "tcnb.graph"]),
+    ("foundation", ["tcnb.errors", "tcnb.config", "tcnb.dims", "tcnb.graph", "tcnb.visit"]),
     ("ir", ["tcnb.ir"]),
     ("primitives", ["tcnb.primitives"]),
     ("names and text", ["tcnb.functions", "tcnb.einstein"]),

@@ -12,6 +12,7 @@ import graphviz
 import sympy
 
 from .. import ir
+from ..visit import Visitor
 from ..dims import resolve_shape
 from ..einstein import index_map_text, spec_of
 from ..errors import BackendUnavailableError, TcnbError
@@ -55,29 +56,47 @@ def _formula(fn: sympy.Expr) -> str:
     return text if len(text) <= MAX_FORMULA else text[:MAX_FORMULA - 1] + "…"
 
 
-def label(node: ir.Node, sizes=None) -> str:
-    """The text of a node's box (first line: what it is; second: its shape, when it has one)."""
-    shape = "\n" + _shape_text(node, sizes) if node.shape else ""
-    if isinstance(node, ir.Var):
+class _Label(Visitor):
+    """The first line of a node's box, by kind; ``shape`` is the second line (or empty)."""
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def visit_Var(self, node, shape):
         return node.name + shape
-    if isinstance(node, ir.Const):
+
+    def visit_Const(self, node, shape):
         if not node.shape:
             return f"{node.value:g}"
         return ("1" if node.value == 1.0 else f"{node.value:g}") + shape
-    if isinstance(node, ir.Delta):
-        return ("δ dense" if node.dense else "δ") + "\n" + _shape_text(node, sizes)
-    if node.kind == "indexmap":
+
+    def visit_Delta(self, node, shape):
+        return ("δ dense" if node.dense else "δ") + "\n" + _shape_text(node, self.sizes)
+
+    def visit_IndexMap(self, node, shape):
         return index_map_text(node)
-    if isinstance(node, ir.Einsum):
+
+    def visit_Einsum(self, node, shape):
         return f"*({spec_of(node)})" + shape
-    if isinstance(node, ir.Add):
+
+    def visit_Add(self, node, shape):
         return "+" + shape
-    if isinstance(node, ir.Elementwise):
+
+    def visit_Elementwise(self, node, shape):
         return _formula(node.fn) + shape
-    if isinstance(node, ir.General):
+
+    def visit_General(self, node, shape):
         params = "".join(f", {k}={v}" for k, v in node.params)
         return node.name + (f"({params[2:]})" if params else "") + shape
-    return type(node).__name__
+
+    def generic_visit(self, node, shape):
+        return type(node).__name__
+
+
+def label(node: ir.Node, sizes=None) -> str:
+    """The text of a node's box (first line: what it is; second: its shape, when it has one)."""
+    shape = "\n" + _shape_text(node, sizes) if node.shape else ""
+    return _Label(sizes).visit(node, shape)
 
 
 def kind(node: ir.Node) -> str:

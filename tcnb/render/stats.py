@@ -33,6 +33,7 @@ from ..config import human_bytes
 from ..dims import resolve_shape
 from ..errors import BindingError
 from ..primitives import lookup
+from ..visit import Visitor
 
 ITEMSIZE = 8
 
@@ -157,6 +158,46 @@ def _general_flops(n: ir.General, shape_of) -> int:
     return int(lookup(n.name).flops(tuple(tuple(shape_of(a)) for a in n.args), dict(n.params)))
 
 
+class _Cost(Visitor):
+    """Counts nodes by kind and adds up each one's FLOPs (and an einsum's transient bytes)."""
+
+    def __init__(self, counts, shapes, entries, resolve, itemsize):
+        self.counts, self.shapes, self.entries, self.resolve = counts, shapes, entries, resolve
+        self.itemsize, self.flops, self.transient = itemsize, 0, {}
+
+    def visit_Var(self, n):
+        self.counts["variables"] += 1
+
+    def visit_Const(self, n):
+        self.counts["constants"] += 1
+
+    def visit_Delta(self, n):
+        self.counts["unit_tensors"] += 1
+        self.counts["dense_unit_tensors"] += int(n.dense)
+
+    def visit_IndexMap(self, n):
+        self.counts["index_maps"] += 1
+
+    def visit_Einsum(self, n):
+        self.counts["multiplications"] += 1
+        label_size = {l: self.resolve((d,))[0] for l, d in n.label_dims.items()}
+        f, inter = einsum_cost(n, label_size)
+        self.flops += f
+        self.transient[n.id] = inter * self.itemsize
+
+    def visit_Add(self, n):
+        self.counts["additions"] += 1
+        self.flops += self.entries[n.id] * (len(n.terms) - 1)
+
+    def visit_Elementwise(self, n):
+        self.counts["elementwise"] += 1
+        self.flops += self.entries[n.id] * _formula_ops(n.fn)
+
+    def visit_General(self, n):
+        self.counts["general"] += 1
+        self.flops += _general_flops(n, lambda m: self.shapes[m.id])
+
+
 def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
     """Node counts, estimated FLOPs and bytes of ``node``'s DAG at ``sizes`` (dimension -> int).
 
@@ -174,33 +215,10 @@ def stats(node: ir.Node, sizes: dict, itemsize: int = ITEMSIZE) -> Stats:
     entries = {k: math.prod(s) for k, s in shapes.items()}
     counts = dict(nodes=len(order), variables=0, constants=0, multiplications=0, additions=0,
                   elementwise=0, general=0, unit_tensors=0, dense_unit_tensors=0, index_maps=0)
-    flops = 0
-    transient: dict[int, int] = {}
+    cost = _Cost(counts, shapes, entries, resolve, itemsize)
     for n in order:
-        if isinstance(n, ir.Var):
-            counts["variables"] += 1
-        elif isinstance(n, ir.Const):
-            counts["constants"] += 1
-        elif isinstance(n, ir.Delta):
-            counts["unit_tensors"] += 1
-            counts["dense_unit_tensors"] += int(n.dense)
-        elif n.kind == "indexmap":
-            counts["index_maps"] += 1
-        elif isinstance(n, ir.Einsum):
-            counts["multiplications"] += 1
-            label_size = {l: resolve((d,))[0] for l, d in n.label_dims.items()}
-            f, inter = einsum_cost(n, label_size)
-            flops += f
-            transient[n.id] = inter * itemsize
-        elif isinstance(n, ir.Add):
-            counts["additions"] += 1
-            flops += entries[n.id] * (len(n.terms) - 1)
-        elif isinstance(n, ir.Elementwise):
-            counts["elementwise"] += 1
-            flops += entries[n.id] * _formula_ops(n.fn)
-        elif isinstance(n, ir.General):
-            counts["general"] += 1
-            flops += _general_flops(n, lambda m: shapes[m.id])
+        cost.visit(n)
+    flops, transient = cost.flops, cost.transient
 
     # live-set replay in the generated program's order
     def materialised(n):  # as in the code generator: leaves other than dense δ are inputs or inline
