@@ -229,5 +229,6 @@ def test_program_names_only_earlier_definitions():
     prog = tcnb.parse("x: R[n]\nb = tanh(tanh(x))\na = tanh(x)\nc = a * b\n")
     lines = repr(prog).splitlines()
     assert lines[1].startswith("b = tanh(tanh(x))")  # a comes later: not used in b
-    assert lines[3].startswith("c = b *(i,i->i) a")
+    # factor order follows node ids, which depend on which nodes are still alive (not on meaning)
+    assert lines[3].startswith(("c = b *(i,i->i) a", "c = a *(i,i->i) b"))
     assert prog["c"].latex().count(r"\tanh") == 3  # an Expr on its own is written out in full
