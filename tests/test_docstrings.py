@@ -2,7 +2,8 @@
 
 Public means: a module-level function or class whose name has no leading underscore, in a module
 whose dotted name has no private part (a package's __init__ counts as public), and the public
-methods (properties included) of such classes.
+methods (properties included) of such classes. A visitor's ``visit_<Kind>`` methods are dispatch
+hooks (like SymPy's ``_print_<Class>``), documented by their class's docstring, not one by one.
 """
 import ast
 import importlib
@@ -32,7 +33,7 @@ def _definitions(tree):
             yield node.name, node
             if isinstance(node, ast.ClassDef):
                 for m in node.body:
-                    if isinstance(m, defs[:2]) and not m.name.startswith("_"):
+                    if isinstance(m, defs[:2]) and not m.name.startswith(("_", "visit_")):
                         yield f"{node.name}.{m.name}", m
 
 
