@@ -19,6 +19,7 @@ import sympy
 from .. import ir
 from ..einstein import einstein_str, use_counts
 from ..primitives import lookup
+from ..visit import Visitor
 from .spelling import (  # noqa: F401  (re-exported: the names index notation has always offered)
     ADD, ATOM, MATRIX_ARG_NODES, MAX_INLINE_DEPTH, MUL, NEG, SUM, T_SYMBOL, _GREEK, _INDEX_POOL, _MARK,
     _SAFE_ARG, _derivative_latex, _hadamard_template, _sympy_prec, affine_latex, apply_elementwise,
@@ -56,10 +57,11 @@ def _subtree(root: ir.Node, limit: int) -> list | None:
     return list(seen.values())
 
 
-class LatexPrinter:
-    """Writes an IR DAG as LaTeX in index notation: subexpressions used more than once become
-
-    named temporaries, and nodes in ``names`` are written by name (a program's earlier definitions).
+class LatexPrinter(Visitor):
+    """Writes an IR DAG as LaTeX in index notation, one ``visit_<Kind>(node, idx)`` rule per node
+    kind giving (text, precedence) of the entry at the index names ``idx``. Subexpressions used more
+    than once become named temporaries, and nodes in ``names`` are written by name (a program's
+    earlier definitions).
     """
     def __init__(self, root: ir.Node, matrix_args: bool = True, names=None):
         self.root = root
@@ -138,7 +140,7 @@ class LatexPrinter:
                 tname = f"{self.temp}_{{{len(self.names) + 1}}}"
                 self.letters = _Letters(self.avoid)
                 if isinstance(n, ir.General):  # a whole-tensor function: defined as a whole
-                    lhs, body = tname, self.general(n, [])[0]
+                    lhs, body = tname, self.visit_General(n, [])[0]
                 else:
                     idx = [self.letters.fresh() for _ in range(n.rank)]
                     body = self.body(n, idx)
@@ -175,32 +177,34 @@ class LatexPrinter:
         if not top and n.id in self.names:
             tname = self.names[n.id]
             return (("{" + tname + "}_" + sub(idx)) if idx else tname), ATOM
-        if isinstance(n, ir.Var):
-            return indexed(symbol_latex(n.name), idx), ATOM
-        if isinstance(n, ir.Const):
-            if n.shape and n.value == 1.0:
-                return indexed(r"\mathbb{1}", idx), ATOM
-            text = number_latex(n.value)
-            return text, (NEG if n.value < 0 else ATOM)
-        if isinstance(n, ir.Delta):
-            r = len(n.dims)
-            parts = [r"\delta_" + sub([idx[p], idx[r + p]]) for p in range(r)]
-            return " ".join(parts), (ATOM if r == 1 else MUL)
-        if n.kind == "indexmap":
-            r = len(n.in_dims)
-            parts = [r"\delta_{" + idx[r + k] + r",\," + affine_latex(row, c, idx[:r]) + "}"
-                     for k, (row, c) in enumerate(zip(n.matrix, n.offset))]
-            return " ".join(parts) or "1", (ATOM if len(parts) == 1 else MUL)
-        if isinstance(n, ir.Elementwise):
-            return self.elementwise(n, idx)
-        if isinstance(n, ir.General):
-            return self.general(n, idx)
-        if isinstance(n, ir.Add):
-            return self.add(n, idx)
-        if isinstance(n, ir.Einsum):
-            coef, text, prec = self.einsum(n, idx)
-            return self.with_coef(coef, text, prec)
+        return self.visit(n, idx)
+
+    def generic_visit(self, n: ir.Node, idx) -> tuple[str, int]:
+        """A kind with no LaTeX rule: its class name, so the formula still renders."""
         return r"\text{" + escape_text(type(n).__name__) + "}", ATOM
+
+    def visit_Var(self, n: ir.Var, idx) -> tuple[str, int]:
+        return indexed(symbol_latex(n.name), idx), ATOM
+
+    def visit_Const(self, n: ir.Const, idx) -> tuple[str, int]:
+        if n.shape and n.value == 1.0:
+            return indexed(r"\mathbb{1}", idx), ATOM
+        return number_latex(n.value), (NEG if n.value < 0 else ATOM)
+
+    def visit_Delta(self, n: ir.Delta, idx) -> tuple[str, int]:
+        r = len(n.dims)
+        parts = [r"\delta_" + sub([idx[p], idx[r + p]]) for p in range(r)]
+        return " ".join(parts), (ATOM if r == 1 else MUL)
+
+    def visit_IndexMap(self, n: ir.IndexMap, idx) -> tuple[str, int]:
+        r = len(n.in_dims)
+        parts = [r"\delta_{" + idx[r + k] + r",\," + affine_latex(row, c, idx[:r]) + "}"
+                 for k, (row, c) in enumerate(zip(n.matrix, n.offset))]
+        return " ".join(parts) or "1", (ATOM if len(parts) == 1 else MUL)
+
+    def visit_Einsum(self, n: ir.Einsum, idx) -> tuple[str, int]:
+        coef, text, prec = self.einsum(n, idx)
+        return self.with_coef(coef, text, prec)
 
     def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
         """(text, precedence) of ``text`` times the scalar ``coef``, parenthesised where needed."""
@@ -326,7 +330,7 @@ class LatexPrinter:
                 maps[k] = rows
         return maps
 
-    def add(self, n: ir.Add, idx) -> tuple[str, int]:
+    def visit_Add(self, n: ir.Add, idx) -> tuple[str, int]:
         """(text, precedence) of a sum's entry, signs folded into the terms (a - b, not a + -1 b)."""
         pieces = []
         for k, t in enumerate(n.terms):
@@ -341,7 +345,7 @@ class LatexPrinter:
             pieces.append((f" {sign} " if k else sign) + text)
         return "".join(pieces), ADD
 
-    def elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
+    def visit_Elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
         """(text, precedence) of an element-wise function's entry."""
         arg, prec = self.entry(n.arg, idx)
         return apply_elementwise(n.fn, arg, prec >= ATOM)
@@ -367,7 +371,7 @@ class LatexPrinter:
         body, _ = self.entry(n, idx)
         return r"\left[" + body + r"\right]" + ("_" + sub(idx) if idx else ""), True
 
-    def general(self, n: ir.General, idx) -> tuple[str, int]:
+    def visit_General(self, n: ir.General, idx) -> tuple[str, int]:
         """(text, precedence) of a whole-tensor function (inv, det, softmax, ...) at the indices."""
         whole = [self.whole(a) for a in n.args]
         text = lookup(n.name).spell("latex", [a for a, _ in whole],

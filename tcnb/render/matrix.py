@@ -17,6 +17,7 @@ ones-vector, ``I`` the identity, ``σ`` the sigmoid, other functions by name.
 from __future__ import annotations
 
 from .. import ir
+from ..visit import Visitor
 
 ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
 END = object()  # the open end of a vector
@@ -70,10 +71,9 @@ def _per_node(method):
     return wrapper
 
 
-class MatrixPrinter:
-    """Writes rank-0 to rank-2 IR in matrix notation, in a given style (Text or Latex);
-
-    NotMatrix where a node has no matrix form.
+class MatrixPrinter(Visitor):
+    """Writes rank-0 to rank-2 IR in matrix notation, in a given style (Text or Latex), one
+    ``visit_<Kind>`` rule per node kind; NotMatrix where a node has no matrix form.
     """
     def __init__(self, style: Text):
         self.s = style
@@ -100,36 +100,41 @@ class MatrixPrinter:
         """(text, precedence) of a node of rank at most 2 in matrix notation; NotMatrix otherwise."""
         if n.rank > 2:
             raise NotMatrix
-        if isinstance(n, ir.Einsum):
-            return self.with_coef(*self.einsum(n))
-        return self._render(n)
+        return self.visit(n)
 
-    def _render(self, n: ir.Node) -> tuple[str, int]:
-        s = self.s
-        if isinstance(n, ir.Var):
-            return s.var(n.name), ATOM
-        if isinstance(n, ir.Const):
-            if not n.shape:
-                return s.num(n.value), (NEG if n.value < 0 else ATOM)
-            if n.value == 0.0:
-                return s.num(0.0), ATOM
-            ones = s.ones_vec(n.shape[0]) if n.rank == 1 else \
-                s.prod.join([s.ones_vec(n.shape[0]), s.transpose(s.ones_vec(n.shape[1]))])
-            if n.value == 1.0:
-                return ones, (ATOM if n.rank == 1 else PROD)
-            return s.scaled(s.num(n.value), ones), (NEG if n.value < 0 else PROD)
-        if isinstance(n, ir.Delta):
-            if len(n.dims) != 1:
-                raise NotMatrix
-            return s.identity_mat(n.dims[0]), ATOM
-        if isinstance(n, ir.Elementwise):
-            arg, prec = self.render(n.arg)
-            return s.elementwise(n.fn, arg, prec)
-        if isinstance(n, ir.General):
-            return s.general(n.name, [self.render(a) for a in n.args], n.params)
-        if isinstance(n, ir.Add):
-            return self.add(n)
+    def generic_visit(self, n: ir.Node):
+        """A kind with no matrix spelling (an index map): not matrix-representable."""
         raise NotMatrix
+
+    def visit_Einsum(self, n: ir.Einsum) -> tuple[str, int]:
+        return self.with_coef(*self.einsum(n))
+
+    def visit_Var(self, n: ir.Var) -> tuple[str, int]:
+        return self.s.var(n.name), ATOM
+
+    def visit_Const(self, n: ir.Const) -> tuple[str, int]:
+        s = self.s
+        if not n.shape:
+            return s.num(n.value), (NEG if n.value < 0 else ATOM)
+        if n.value == 0.0:
+            return s.num(0.0), ATOM
+        ones = s.ones_vec(n.shape[0]) if n.rank == 1 else \
+            s.prod.join([s.ones_vec(n.shape[0]), s.transpose(s.ones_vec(n.shape[1]))])
+        if n.value == 1.0:
+            return ones, (ATOM if n.rank == 1 else PROD)
+        return s.scaled(s.num(n.value), ones), (NEG if n.value < 0 else PROD)
+
+    def visit_Delta(self, n: ir.Delta) -> tuple[str, int]:
+        if len(n.dims) != 1:
+            raise NotMatrix
+        return self.s.identity_mat(n.dims[0]), ATOM
+
+    def visit_Elementwise(self, n: ir.Elementwise) -> tuple[str, int]:
+        arg, prec = self.render(n.arg)
+        return self.s.elementwise(n.fn, arg, prec)
+
+    def visit_General(self, n: ir.General) -> tuple[str, int]:
+        return self.s.general(n.name, [self.render(a) for a in n.args], n.params)
 
     def with_coef(self, coef: float, text: str, prec: int) -> tuple[str, int]:
         """(text, precedence) of ``text`` times the scalar ``coef``, parenthesised where needed."""
@@ -166,7 +171,7 @@ class MatrixPrinter:
             return -1.0, text[1:].lstrip(), PROD
         return 1.0, text, prec
 
-    def add(self, n: ir.Add) -> tuple[str, int]:
+    def visit_Add(self, n: ir.Add) -> tuple[str, int]:
         """(text, precedence) of a sum, signs folded into the terms."""
         s = self.s
         parts = []
