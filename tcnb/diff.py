@@ -174,13 +174,7 @@ def fuse(root: ir.Node) -> ir.Node:
 def _rebuild(n: ir.Node, memo) -> ir.Node:
     if not n.children or all(memo.get(c.id, c) is c for c in n.children):
         return n
-    if isinstance(n, ir.Add):
-        return ir.Add.make([memo.get(t.id, t) for t in n.terms])
-    if isinstance(n, ir.Elementwise):
-        return ir.Elementwise.make(n.fn, memo.get(n.arg.id, n.arg))
-    if isinstance(n, ir.General):
-        return ir.General.make(n.name, [memo.get(a.id, a) for a in n.args], n.params, n.shape)
-    raise TypeError(type(n).__name__)  # pragma: no cover
+    return n.with_children([memo.get(c.id, c) for c in n.children])
 
 
 # fused result -> the reverse-mode DAG it was fused from (kept alive as long as the result is)

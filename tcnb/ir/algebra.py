@@ -56,6 +56,12 @@ class Elementwise(Node):
     def _describe(self) -> str:
         return str(self.fn)
 
+    def with_children(self, children) -> Node:
+        """The same formula applied to another argument (simplified as by ``make``)."""
+        (arg,) = children
+        return Elementwise.make(self.fn, arg)
+
+
 
 class Add(Node):
     """A sum of terms of one shape (broadcasting is an einsum with a ones-constant)."""
@@ -101,6 +107,11 @@ class Add(Node):
 
     def _describe(self) -> str:
         return f"of {len(self.terms)}"
+
+    def with_children(self, children) -> Node:
+        """The sum of other terms (simplified as by ``make``)."""
+        return Add.make(children)
+
 
 
 class Einsum(Node):
@@ -217,6 +228,11 @@ class Einsum(Node):
 
     def _describe(self) -> str:
         return ",".join(_letters(s) for s in self.ins) + "->" + _letters(self.out)
+
+    def with_children(self, children) -> Node:
+        """The same contraction of other operands (simplified as by ``make``)."""
+        return Einsum.make(list(children), self.ins, self.out)
+
 
 
 def _carries_delta(node: Node) -> bool:

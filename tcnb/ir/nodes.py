@@ -61,6 +61,13 @@ class Node:
         """What tells this node from others of its kind in its repr (a name, a spec, a value)."""
         return ""
 
+    def with_children(self, children) -> "Node":
+        """The same node over other children (same kind, fields and order): how transformations
+        rebuild a node without knowing its kind. A leaf has no children and is returned as is."""
+        if tuple(children) != self.children:
+            raise TypeError(f"{type(self).__name__} nodes have no children to replace")
+        return self
+
     def __repr__(self) -> str:
         # structural and O(1): no printer (the Einstein-notation text is tcnb.einstein.einstein_str,
         # a layer above), no walk of the operands, so a debugger shows deep DAGs instantly
@@ -174,6 +181,10 @@ class General(Node):
     def arg(self) -> Node:
         """The first operand (the only one of a unary function)."""
         return self.args[0]
+
+    def with_children(self, children) -> "General":
+        """The same function with other operands."""
+        return General.make(self.name, children, self.params, self.shape)
 
     def _describe(self) -> str:
         return self.name
