@@ -21,6 +21,9 @@ import sympy
 
 import tcnb
 from tcnb import diff, ir
+from tcnb.graph import reaching
+from tcnb.render.spelling import apply_elementwise
+from tcnb.visit import Visitor
 from tcnb.notebook import display as D
 
 from ._style import MUTED, bundle, plain
@@ -187,29 +190,12 @@ class Stepper(W.VBox):
         """LaTeX of a factor of a local partial derivative."""
         if node.id in self._names:
             return self._sym(node)
-        if isinstance(node, ir.Const):
-            v = f"{node.value:g}"
-            return r"\mathbb{1}" if node.value == 1.0 else f"({v}\\,\\mathbb{{1}})"
-        if isinstance(node, ir.Delta):
-            return r"\delta"
-        if isinstance(node, ir.Elementwise) and node.arg.id in self._names:
-            arg = sympy.Symbol("xargx")
-            tex = sympy.latex(node.fn.subs(ir.T, arg)).replace("xargx", self._sym(node.arg))
-            return r"\left[" + tex + r"\right]"
-        return r"\left(\partial\,\cdot\right)"
+        return _FactorLatex(self).visit(node)
 
     # ---------------------------------------------------------------- the steps
-    def _relevant(self) -> set:
-        x = self.wrt.node
-        rel: set = set()
-        for n in ir.topological([self.f.node]):
-            if n is x or any(ch.id in rel for ch in n.children):
-                rel.add(n.id)
-        return rel
-
     def _build(self, mode: str) -> list:
         x, root = self.wrt.node, self.f.node
-        rel = self._relevant()
+        rel = reaching(self.f.node, self.wrt.node)
         order = [n for n in ir.topological([root]) if n.id in rel]
         xi = [f"{c}'" for c in _POOL[:x.rank]]        # s4 in forward mode: the variable's axes
         oi = [f"{c}'" for c in _POOL[:root.rank]]     # s4 in reverse mode: the output's axes
@@ -328,6 +314,30 @@ class _Letters:
 
     def summed(self) -> list:
         return list(self.fresh.values())
+
+
+class _FactorLatex(Visitor):
+    """LaTeX of an unnamed factor of a local partial (a unit tensor, a ones-tensor, an element-wise
+    function of a named node), through the formula printer index notation uses."""
+
+    def __init__(self, stepper: "Stepper"):
+        self.stepper = stepper
+
+    def visit_Const(self, node):
+        return r"\mathbb{1}" if node.value == 1.0 else f"({node.value:g}\\,\\mathbb{{1}})"
+
+    def visit_Delta(self, node):
+        return r"\delta"
+
+    def visit_Elementwise(self, node):
+        if node.arg.id not in self.stepper._names:
+            return self.generic_visit(node)
+        text, _ = apply_elementwise(node.fn, self.stepper._sym(node.arg), True)
+        return r"\left[" + text + r"\right]"
+
+    def generic_visit(self, node):
+        """Any other factor: a placeholder for 'a partial derivative'."""
+        return r"\left(\partial\,\cdot\right)"
 
 
 def _indexed(symbol: str, letters) -> str:
