@@ -12,6 +12,7 @@ from . import ir
 from .functions import print_formula
 from .graph import use_counts
 from .primitives import lookup
+from .visit import Visitor
 
 LETTERS = "ijklmnopqrstuvwxyzabcdefghIJKLMNOPQRSTUVWXYZABCDEFGH"
 
@@ -69,49 +70,51 @@ def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
     return print_formula(StrPrinter(), fn, arg_text if atom else f"({arg_text})")
 
 
-def _const_text(n, text) -> str:
-    v = f"{n.value:g}"
-    if not n.shape:
-        return v
-    dims = ", ".join(str(d) for d in n.shape)
-    return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
+class _Text(Visitor):
+    """The text of one node kind, given ``text`` of any node (its operands are already written)."""
+
+    def visit_Var(self, n, text) -> str:
+        return n.name
+
+    def visit_Const(self, n, text) -> str:
+        v = f"{n.value:g}"
+        if not n.shape:
+            return v
+        dims = ", ".join(str(d) for d in n.shape)
+        return f"ones({dims})" if n.value == 1.0 else f"{v}*ones({dims})"
+
+    def visit_Delta(self, n, text) -> str:
+        return "δ(" + ", ".join(str(d) for d in n.dims) + ")"
+
+    def visit_IndexMap(self, n, text) -> str:
+        return index_map_text(n)
+
+    def visit_Elementwise(self, n, text) -> str:
+        return elementwise_text(n.fn, text(n.arg))
+
+    def visit_General(self, n, text) -> str:
+        args = [text(a) for a in n.args]
+        return lookup(n.name).spell("text", args, args, n.params)
+
+    def visit_Add(self, n, text) -> str:
+        parts = []
+        for k, t in enumerate(n.terms):
+            c, base = ir.split_coefficient(t)
+            if c < 0 and k > 0:
+                parts.append(f" - {text(ir.scale(base, -c))}")
+            else:
+                parts.append((" + " if k else "") + text(t))
+        return "(" + "".join(parts) + ")"
+
+    def visit_Einsum(self, n, text) -> str:
+        args = [text(o) for o in n.operands]
+        spec = spec_of(n)
+        if len(args) == 2:
+            return f"({args[0]} *({spec}) {args[1]})"
+        return f"*({spec})(" + ", ".join(args) + ")"
 
 
-def _general_text(n, text) -> str:
-    args = [text(a) for a in n.args]
-    return lookup(n.name).spell("text", args, args, n.params)
-
-
-def _add_text(n, text) -> str:
-    parts = []
-    for k, t in enumerate(n.terms):
-        c, base = ir.split_coefficient(t)
-        if c < 0 and k > 0:
-            parts.append(f" - {text(ir.scale(base, -c))}")
-        else:
-            parts.append((" + " if k else "") + text(t))
-    return "(" + "".join(parts) + ")"
-
-
-def _einsum_text(n, text) -> str:
-    args = [text(o) for o in n.operands]
-    spec = spec_of(n)
-    if len(args) == 2:
-        return f"({args[0]} *({spec}) {args[1]})"
-    return f"*({spec})(" + ", ".join(args) + ")"
-
-
-# node kind -> text of the node, given ``text`` of any node whose operands are already written
-_TEXT = {
-    ir.Var: lambda n, text: n.name,
-    ir.Const: _const_text,
-    ir.Delta: lambda n, text: "δ(" + ", ".join(str(d) for d in n.dims) + ")",
-    ir.IndexMap: lambda n, text: index_map_text(n),
-    ir.Elementwise: lambda n, text: elementwise_text(n.fn, text(n.arg)),
-    ir.General: _general_text,
-    ir.Add: _add_text,
-    ir.Einsum: _einsum_text,
-}
+_TEXT = _Text()
 
 
 def einstein_str(root: "ir.Node", max_lines: int = 200, names=None) -> str:
@@ -133,7 +136,7 @@ def einstein_str(root: "ir.Node", max_lines: int = 200, names=None) -> str:
     def text(n: "ir.Node") -> str:
         if n.id in written:
             return written[n.id]
-        return _TEXT[type(n)](n, text)  # a node made while printing (c * A): operands are written
+        return _TEXT.visit(n, text)  # a node made while printing (c * A): operands are written
 
     for n in order:
         if n.id in given:
