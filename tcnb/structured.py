@@ -17,6 +17,7 @@ from .backend import runtime
 from .backend.bounded import Bounded
 from .config import config, human_bytes
 from .errors import MemoryBudgetError, ShapeError
+from .visit import Visitor
 
 
 @dataclass(frozen=True)
@@ -44,40 +45,53 @@ def split_terms(node: ir.Node) -> list[SymbolicTerm]:
     return [_split(t) for t in terms]
 
 
-def _split(t: ir.Node) -> SymbolicTerm:
-    if isinstance(t, ir.Delta) and not t.dense:
-        r = len(t.dims)
-        return SymbolicTerm(((ir.Const.make(1.0), ()),), (), tuple(range(r)) * 2)
-    if isinstance(t, ir.Const):
-        return SymbolicTerm(((ir.Const.make(t.value), ()),), (), tuple(range(t.rank)))
-    if not isinstance(t, ir.Einsum):
+class _Split(Visitor):
+    """The core and pattern of one term, by its kind: a unit tensor is all pattern, a constant all
+    core, an einsum splits into its deltas (the pattern) and the rest; anything else is its own core."""
+
+    def generic_visit(self, t: ir.Node) -> SymbolicTerm:
+        """A term of any other kind: one factor over its own axes, no unit tensors."""
         labels = tuple(range(t.rank))
         return SymbolicTerm(((t, labels),), labels, labels)
-    root = ir.unit_tensor_ties(t.operands, t.ins)
-    kept = [(op, labels) for op, labels in zip(t.operands, t.ins) if not ir.is_kept_delta(op)]
-    ops = [op for op, _ in kept]
-    ins = [tuple(root(l) for l in labels) for _, labels in kept]
-    pattern = tuple(root(l) for l in t.out)
-    # a ones-tensor over output labels is broadcasting: leave those labels out of the core
-    final_ops, final_ins = [], []
-    for op, labels in zip(ops, ins):
-        if isinstance(op, ir.Const) and labels:
-            summed = tuple(l for l in labels if l not in pattern)
-            if summed:
-                dims = [op.shape[labels.index(l)] for l in summed]
-                final_ops.append(ir.Const.make(op.value, dims))
-                final_ins.append(summed)
-            elif op.value != 1.0:
-                final_ops.append(ir.Const.make(op.value))
-                final_ins.append(())
-            continue
-        final_ops.append(op)
-        final_ins.append(labels)
-    covered = {l for s in final_ins for l in s}
-    core_labels = tuple(l for l in dict.fromkeys(pattern) if l in covered)
-    if not final_ops:
-        final_ops, final_ins = [ir.Const.make(1.0)], [()]
-    return SymbolicTerm(tuple(zip(final_ops, final_ins)), core_labels, pattern)
+
+    def visit_Delta(self, t: ir.Delta) -> SymbolicTerm:
+        if t.dense:
+            return self.generic_visit(t)
+        r = len(t.dims)
+        return SymbolicTerm(((ir.Const.make(1.0), ()),), (), tuple(range(r)) * 2)
+
+    def visit_Const(self, t: ir.Const) -> SymbolicTerm:
+        return SymbolicTerm(((ir.Const.make(t.value), ()),), (), tuple(range(t.rank)))
+
+    def visit_Einsum(self, t: ir.Einsum) -> SymbolicTerm:
+        root = ir.unit_tensor_ties(t.operands, t.ins)
+        kept = [(op, labels) for op, labels in zip(t.operands, t.ins) if not ir.is_kept_delta(op)]
+        ops = [op for op, _ in kept]
+        ins = [tuple(root(l) for l in labels) for _, labels in kept]
+        pattern = tuple(root(l) for l in t.out)
+        # a ones-tensor over output labels is broadcasting: leave those labels out of the core
+        final_ops, final_ins = [], []
+        for op, labels in zip(ops, ins):
+            if isinstance(op, ir.Const) and labels:
+                summed = tuple(l for l in labels if l not in pattern)
+                if summed:
+                    dims = [op.shape[labels.index(l)] for l in summed]
+                    final_ops.append(ir.Const.make(op.value, dims))
+                    final_ins.append(summed)
+                elif op.value != 1.0:
+                    final_ops.append(ir.Const.make(op.value))
+                    final_ins.append(())
+                continue
+            final_ops.append(op)
+            final_ins.append(labels)
+        covered = {l for s in final_ins for l in s}
+        core_labels = tuple(l for l in dict.fromkeys(pattern) if l in covered)
+        if not final_ops:
+            final_ops, final_ins = [ir.Const.make(1.0)], [()]
+        return SymbolicTerm(tuple(zip(final_ops, final_ins)), core_labels, pattern)
+
+
+_split = _Split().visit
 
 
 # least-recently-used and bounded, so a long session neither pins every node it ever compressed nor
