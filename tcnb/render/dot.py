@@ -10,13 +10,14 @@ import shutil
 
 import graphviz
 import sympy
+from sympy.printing.str import StrPrinter
 
 from .. import ir
 from ..visit import Visitor
 from ..dims import resolve_shape
 from ..einstein import index_map_text, spec_of
 from ..errors import BackendUnavailableError, TcnbError
-from ..functions import elementwise_name
+from ..functions import elementwise_name, print_formula
 
 INSTALL_HINT = ("Graphviz's 'dot' program is not installed: install it with "
                 "'apt install graphviz', 'conda install graphviz' or 'brew install graphviz'")
@@ -52,7 +53,7 @@ def _formula(fn: sympy.Expr) -> str:
         return name
     if isinstance(fn, sympy.Function) and fn.args == (ir.T,):
         return type(fn).__name__
-    text = sympy.sstr(fn)
+    text = print_formula(StrPrinter(), fn, "t")
     return text if len(text) <= MAX_FORMULA else text[:MAX_FORMULA - 1] + "…"
 
 
