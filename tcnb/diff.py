@@ -54,9 +54,10 @@ def _add_partials(node: ir.Add):
 
 
 def _elementwise_partials(node: ir.Elementwise):
-    d = ir.Elementwise.make(sympy.diff(node.fn, ir.T), node.arg)
-    L = _labels("e", node.rank)
-    yield node.arg, Partial([(d, L)], L, L)
+    for k, child in enumerate(node.args):  # ∂f/∂t_k, entry by entry: a unit tensor ties the axes
+        d = ir.Elementwise.make(sympy.diff(node.fn, ir.arg_symbol(k)), node.args)
+        L = _labels("e", node.rank)
+        yield child, Partial([(d, L)], L, L)
 
 
 def _general_partials(node: ir.General):

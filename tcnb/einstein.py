@@ -62,12 +62,14 @@ def _is_call(text: str) -> bool:
     return False
 
 
-def elementwise_text(fn: sympy.Expr, arg_text: str) -> str:
-    """An element-wise function applied to ``arg_text``, parenthesised only where needed."""
-    if isinstance(fn, sympy.Function) and fn.args == (ir.T,):
-        return f"{fn.func.__name__}({arg_text})"
-    atom = arg_text.isidentifier() or _is_call(arg_text)
-    return print_formula(StrPrinter(), fn, arg_text if atom else f"({arg_text})")
+def elementwise_text(fn: sympy.Expr, arg_text) -> str:
+    """An element-wise function applied to ``arg_text`` (or to a list of argument texts, for the
+    arguments t, t1, ... of the formula), parenthesised only where needed."""
+    args = [arg_text] if isinstance(arg_text, str) else list(arg_text)
+    if isinstance(fn, sympy.Function) and fn.args == tuple(ir.ARGS[:len(args)]):
+        return f"{fn.func.__name__}({', '.join(args)})"
+    wrapped = [a if a.isidentifier() or _is_call(a) else f"({a})" for a in args]
+    return print_formula(StrPrinter(), fn, wrapped[0] if isinstance(arg_text, str) else wrapped)
 
 
 class _Text(Visitor):
@@ -90,7 +92,7 @@ class _Text(Visitor):
         return index_map_text(n)
 
     def visit_Elementwise(self, n, text) -> str:
-        return elementwise_text(n.fn, text(n.arg))
+        return elementwise_text(n.fn, text(n.arg) if len(n.args) == 1 else [text(a) for a in n.args])
 
     def visit_General(self, n, text) -> str:
         args = [text(a) for a in n.args]
@@ -129,7 +131,8 @@ def einstein_str(root: "ir.Node", max_lines: int = 200, names=None) -> str:
     counts = use_counts(root, given)
     for n in order:  # an argument written several times in a formula gets a name
         if isinstance(n, ir.Elementwise) and n.id not in given:
-            counts[n.arg.id] += n.fn.count(ir.T) - 1
+            for k, a in enumerate(n.args):
+                counts[a.id] += n.fn.count(ir.arg_symbol(k)) - 1
     written: dict[int, str] = dict(given)  # node id -> its name, or its text where used once
     lines: list[str] = []
 

@@ -17,13 +17,36 @@ import sympy
 
 from . import ir
 from .errors import TensorSyntaxError
-from .primitives import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, LOWERED, REGISTRY, lookup
+from .primitives import BINARY_FUNCTIONS, ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, LOWERED, REGISTRY, lookup
 from .primitives.elementwise import absval, relu, sigmoid, sign, softplus, step  # noqa: F401
 from .primitives.printing import _cse, elementwise_code, elementwise_latex, print_formula  # noqa: F401
 
 T = ir.T
 
-ELEMENTWISE: dict[str, sympy.Expr] = {name: rec.formula for name, rec in ELEMENTWISE_FUNCTIONS.items()}
+ELEMENTWISE: dict[str, sympy.Expr] = {name: rec.formula for name, rec in
+                                      list(ELEMENTWISE_FUNCTIONS.items()) + list(BINARY_FUNCTIONS.items())}
+
+
+def formula_arity(formula) -> int:
+    """Number of arguments of an element-wise function: a ``sympy.Lambda`` (a program's
+    ``def f(a, b)``) says it; a formula in ir.ARGS takes t and every t_k up to the last it uses."""
+    if isinstance(formula, sympy.Lambda):
+        return len(formula.variables)
+    used = [k for k, s in enumerate(ir.ARGS) if s in sympy.sympify(formula).free_symbols]
+    return max(used, default=0) + 1
+
+
+def formula_body(formula) -> sympy.Expr:
+    """The formula in ir.ARGS of an element-wise function (a Lambda's body, or the formula)."""
+    return formula.expr if isinstance(formula, sympy.Lambda) else formula
+
+
+def apply_formula(formula, *args) -> sympy.Expr:
+    """The formula with SymPy expressions for its arguments (for formulas built of formulas)."""
+    if formula_arity(formula) == 1 and not isinstance(formula, sympy.Lambda):
+        return formula.subs(T, args[0])
+    body = formula_body(formula)
+    return body.xreplace(dict(zip(ir.ARGS, args)))
 GENERAL = REGISTRY
 
 
@@ -52,7 +75,7 @@ def sympy_namespace() -> dict:
     """Names usable inside an element-wise formula (built-ins and user definitions)."""
     ns = dict(FORMULA_NAMES)
     for name, formula in list(ELEMENTWISE.items()) + list(USER_FUNCTIONS.items()):
-        ns[name] = (lambda f: (lambda x: f.subs(T, x)))(formula)
+        ns[name] = (lambda f: (lambda *xs: apply_formula(f, *xs)))(formula)
     return ns
 
 

@@ -86,7 +86,9 @@ PARSE_ERRORS = [
     ("x: R[n]\nY[i] = x[i] * ones(n)", TensorSyntaxError, 2, 14, ["ones"]),
     ('A: R[m, n]\nY = einsum("αβ->βα", A)', TensorSyntaxError, 2, 11, ["einsum"]),
     # element-wise function definitions
-    ("def f(a, b): return a", TensorSyntaxError, 1, None, []),
+    ("def f(a, *b): return a", TensorSyntaxError, 1, None, []),
+    ("def f(a, a): return a", TensorSyntaxError, 1, None, ["repeated"]),
+    ("x: R[n]\ndef f(a, b): return a * b\ny = f(x)", TensorSyntaxError, 3, 4, ["2 arguments"]),
     ("def f(t):\n    y = t\n    return y", TensorSyntaxError, 1, None, []),
     ("def f(t): return t * q", TensorSyntaxError, 1, 21, ["q"]),
     # Python syntax errors

@@ -70,7 +70,8 @@ class NodeCode(Visitor):
         return expr
 
     def visit_Elementwise(self, n: ir.Elementwise) -> str:
-        tmp, expr = elementwise_code(n.fn, self.value(n.arg), module=self.xp, temp=self.alloc.stream("e"))
+        tmp, expr = elementwise_code(n.fn, [self.value(a) for a in n.args], module=self.xp,
+                                     temp=self.alloc.stream("e"))
         self.lines.extend(f"{name} = {e}" for name, e in tmp)
         return expr
 

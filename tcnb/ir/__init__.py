@@ -3,7 +3,7 @@
 Node kinds (Laue et al. §3): variables, constants (a scalar, or a tensor filled with one value, which
 is how broadcasting and summation by a ones-tensor are written), unit tensors (Kronecker deltas),
 the one generic multiplication ``A *(s1,s2,s3) B`` generalised to n operands (an einsum), addition,
-element-wise unary functions (a SymPy formula in one symbol) and general functions (inv, det,
+element-wise functions (a SymPy formula in one symbol per argument) and general functions (inv, det,
 softmax, ... named by their records in tcnb/primitives).
 
 Nodes are immutable and interned: building a node equal to an existing one returns that object, so
@@ -21,12 +21,12 @@ Everything is imported from ``tcnb.ir``; the submodules are an implementation de
 """
 from ..graph import depends_on, topological, variables
 from .algebra import Add, Einsum, Elementwise, add, is_zero, neg, scale, split_coefficient, transpose, zeros
-from .formula import FUSE_HEIGHT, FUSE_LIMIT, T, formula_shape, formula_size, fusable
+from .formula import ARGS, FUSE_HEIGHT, FUSE_LIMIT, MAX_ARGS, T, arg_symbol, formula_shape, formula_size, fusable
 from .labels import is_kept_delta, label_dims_of, unit_tensor_ties
 from .nodes import Const, Delta, General, IndexMap, Node, Var
 
 __all__ = ["Node", "Var", "Const", "Delta", "IndexMap", "General", "Elementwise", "Add", "Einsum",
-           "T", "FUSE_LIMIT", "FUSE_HEIGHT", "formula_shape", "formula_size", "fusable",
+           "T", "ARGS", "MAX_ARGS", "arg_symbol", "FUSE_LIMIT", "FUSE_HEIGHT", "formula_shape", "formula_size", "fusable",
            "unit_tensor_ties", "is_kept_delta", "label_dims_of",
            "split_coefficient", "scale", "add", "neg", "zeros", "is_zero", "transpose",
            "topological", "variables", "depends_on"]

@@ -26,17 +26,25 @@ def _letters(labels) -> str:
 
 
 class Elementwise(Node):
-    """f(A) entry by entry; ``fn`` is a SymPy expression in the symbol ``T``."""
-    __slots__ = ("fn", "arg")
+    """f(A, B, ...) entry by entry; ``fn`` is a SymPy expression in ``T`` (the first argument) and
+    ``t1, t2, ...`` (the others, ir.ARGS); the arguments all have the node's shape."""
+    __slots__ = ("fn", "args")
     kind = "elementwise"
 
     @classmethod
-    def make(cls, fn: sympy.Expr, arg: Node) -> Node:
-        """``fn`` applied entry by entry to ``arg``, simplified: identity and constant functions,
-
-        constant folding, fusion with an inner element-wise node and a scalar factor moved inside.
-        """
+    def make(cls, fn: sympy.Expr, arg) -> Node:
+        """``fn`` applied entry by entry to ``arg`` (a node, or a sequence of nodes of one shape),
+        simplified: identity and constant functions, constant folding, fusion with an inner
+        element-wise node and a scalar factor moved inside; an argument the formula does not use is
+        dropped and a repeated one merged, so a function of one distinct tensor is a unary node."""
         fn = sympy.sympify(fn)
+        if not isinstance(arg, Node):
+            fn, args = _normal_args(fn, tuple(arg))
+            if isinstance(args, Node):  # every argument folded: a constant of their shape
+                return args
+            if len(args) > 1:
+                return cls._intern((fn,) + tuple(a.id for a in args), args[0].shape, args, fn=fn, args=args)
+            arg = args[0]
         if fn == T:
             return arg
         if T not in fn.free_symbols:  # a constant function
@@ -47,19 +55,62 @@ class Elementwise(Node):
             # f(g(x)) as one element-wise node: fewer passes over memory. Only while the formula stays
             # small: tanh(tanh(...)) fused without bound grows a formula whose derivatives, printing
             # and code cost grow with its depth at every node; past the limit it stays a chain.
-            return cls.make(fn.subs(T, arg.fn), arg.arg)
+            return cls.make(fn.subs(T, arg.fn), arg.arg if len(arg.args) == 1 else arg.args)
         c, base = split_coefficient(arg)
         if c != 1.0 and not isinstance(base, Const):  # f(c·A) = (t -> f(c t))(A): the scaling is free
             return cls.make(fn.subs(T, sympy.Float(c) * T if not float(c).is_integer() else int(c) * T), base)
-        return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, arg=arg)
+        return cls._intern((fn, arg.id), arg.shape, (arg,), fn=fn, args=(arg,))
+
+    @property
+    def arg(self) -> Node:
+        """The first argument (the only one of a unary function)."""
+        return self.args[0]
 
     def _describe(self) -> str:
         return str(self.fn)
 
     def with_children(self, children) -> Node:
-        """The same formula applied to another argument (simplified as by ``make``)."""
-        (arg,) = children
-        return Elementwise.make(self.fn, arg)
+        """The same formula applied to other arguments (simplified as by ``make``)."""
+        return Elementwise.make(self.fn, tuple(children))
+
+
+def _normal_args(fn: sympy.Expr, args: tuple):
+    """(formula, distinct arguments) of an element-wise function of several tensors: constants
+    substituted, repeated arguments merged, unused ones dropped, the rest renumbered t, t1, ...
+    in order. A constant node of their shape when no argument is left."""
+    from .formula import MAX_ARGS, arg_symbol
+    if not 1 <= len(args) <= MAX_ARGS:
+        raise ShapeError(f"an element-wise function of {len(args)} arguments",
+                         expected=f"1 to {MAX_ARGS} arguments")
+    shape = args[0].shape
+    for a in args[1:]:
+        if a.shape != shape:
+            raise ShapeError(f"element-wise arguments of shapes {shape_str(shape)} and {shape_str(a.shape)}",
+                             expected="arguments of one shape (broadcast them first)")
+    subs, kept, position = {}, [], {}
+    for k, a in enumerate(args):
+        sym = arg_symbol(k)
+        if sym not in fn.free_symbols:
+            continue
+        c, base = split_coefficient(a)
+        if c != 1.0 and not isinstance(base, Const):  # f(c·A, ...): the scaling moves inside, free
+            fn = fn.xreplace({sym: (int(c) if float(c).is_integer() else sympy.Float(c)) * sym})
+            a = base
+        if isinstance(a, Const):
+            subs[sym] = sympy.Float(a.value)
+        elif a.id in position:
+            subs[sym] = position[a.id]
+        else:
+            position[a.id] = sympy.Dummy()
+            subs[sym] = position[a.id]
+            kept.append(a)
+    fn = fn.xreplace(subs)
+    fn = fn.xreplace({position[a.id]: arg_symbol(k) for k, a in enumerate(kept)})
+    if not kept:
+        return fn, Const.make(float(fn), shape)
+    if any(arg_symbol(k) not in fn.free_symbols for k in range(len(kept))):  # cancelled: t1 - t1
+        return _normal_args(fn, tuple(kept))
+    return fn, tuple(kept)
 
 
 
@@ -101,7 +152,7 @@ class Add(Node):
         if len(out) == 1:
             return out[0]
         if len(out) == 2 and isinstance(out[1], Const) and isinstance(out[0], Elementwise):
-            return Elementwise.make(out[0].fn + out[1].value, out[0].arg)  # log(1 + exp(t)): one pass
+            return Elementwise.make(out[0].fn + out[1].value, out[0].args)  # log(1 + exp(t)): one pass
         out.sort(key=lambda n: n.id)
         return cls._intern(tuple(t.id for t in out), shape, tuple(out), terms=tuple(out))
 

@@ -1,6 +1,6 @@
 """Element-wise formulas: the symbol they are written in, and how far two of them may fuse.
 
-An element-wise node holds a SymPy formula in ``T``. Fusing f(g(x)) into one node saves a pass over
+An element-wise node holds a SymPy formula in ``T`` (and ``t1, t2, ...`` for more arguments). Fusing f(g(x)) into one node saves a pass over
 memory, but SymPy's cost of differentiating, substituting into and printing a formula grows with its
 size and, for nested functions (tanh(tanh(tanh(...)))), exponentially with its depth — so fusion
 stops at FUSE_LIMIT nodes and FUSE_HEIGHT levels, decided here without building the fused formula.
@@ -12,6 +12,15 @@ import functools
 import sympy
 
 T = sympy.Symbol("t", real=True)  # the argument of every element-wise formula
+# the arguments of an element-wise formula of several tensors (logaddexp(a, b), def f(a, b)): t is
+# the first, t1, t2, ... the others
+MAX_ARGS = 8
+ARGS = (T,) + tuple(sympy.Symbol(f"t{k}", real=True) for k in range(1, MAX_ARGS))
+
+
+def arg_symbol(k: int) -> sympy.Symbol:
+    """The symbol of argument k of an element-wise formula (t for k = 0)."""
+    return ARGS[k]
 
 # a fused element-wise formula has at most FUSE_LIMIT nodes in its expression tree and is at most
 # FUSE_HEIGHT deep

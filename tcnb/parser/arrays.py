@@ -246,8 +246,32 @@ class ArrayReader:
             return with_axes(log_softmax(inner, v.over(kept)), v)
         node = ir.Elementwise.make(formula, inner)
         if isinstance(node, ir.Elementwise):
-            node = ir.Elementwise.make(canonical_formula(node.fn), node.arg)
+            node = ir.Elementwise.make(canonical_formula(node.fn), node.args)
         return with_axes(Prod.of(node, kept), v)
+
+    def elementwise_of_several(self, formula, values, e):
+        """The element-wise function ``formula`` (in t, t1, ...) of the values, broadcast to one
+        shape as NumPy broadcasts the arguments of a binary function."""
+        if not any(isinstance(v, Prod) for v in values):
+            return _numeric(formula, values)
+        prods = [v if isinstance(v, Prod) else Prod.of(ir.Const.make(v), ()) for v in values]
+        acc, aligned = prods[0], [prods[0]]
+        for p in prods[1:]:
+            acc, p, out = self.broadcast(acc, p, e)
+            acc = Prod.of(ir.Const.make(1.0, tuple({**acc.dims, **p.dims}[l] for l in out)), out)
+            aligned.append(p)
+        out, dims = acc.out, acc.dims
+        for p in aligned:
+            dims = {**p.dims, **dims}
+        nodes = [expand(p, out, dims) for p in aligned]
+        node = ir.Elementwise.make(formula, nodes)
+        if isinstance(node, ir.Elementwise):
+            node = ir.Elementwise.make(canonical_formula(node.fn), node.args)
+        return Prod.of(node, out)
+
+
+def _numeric(formula, values) -> float:
+    return float(sympy.sympify(formula).xreplace(dict(zip(ir.ARGS, map(sympy.Float, values)))))
 
 
 def expand(p: Prod, out, dims) -> ir.Node:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
-from ..functions import elementwise_formula
+from ..functions import elementwise_formula, formula_arity, formula_body
 from ..primitives import LOWERED, REGISTRY
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
@@ -33,8 +33,11 @@ def read_call(r, e: ast.Call):
     if formula is None:
         formula = elementwise_formula(fname)
     if formula is not None:
-        check_arity(r, e, 1, 1, kwargs, ())
-        return r.elementwise(formula, r.expr(e.args[0]))
+        arity = formula_arity(formula)
+        check_arity(r, e, arity, arity, kwargs, ())
+        if arity == 1:
+            return r.elementwise(formula_body(formula), r.expr(e.args[0]))
+        return r.elementwise_of_several(formula_body(formula), [r.expr(a) for a in e.args], e)
     if fname in LOWERED:
         rec = LOWERED[fname]
         if rec.index_notation is not None:
@@ -64,7 +67,8 @@ def check_arity(r, e, lo, hi, kwargs, allowed):
     n = len(e.args)
     if not lo <= n <= hi:
         want = str(lo) if lo == hi else f"{lo} to {hi}"
-        r.fail(e, f"{e.func.id} takes {want} argument{'s' if hi != 1 else ''}, got {n}")
+        r.fail(e, f"{e.func.id} takes {want} argument{'s' if hi != 1 else ''}, got {n}",
+               expected=f"{e.func.id}(" + ", ".join(["·"] * lo) + (", ..." if hi > lo else "") + ")")
     for k in kwargs:
         if k not in allowed:
             r.fail(e, f"{e.func.id} has no keyword '{k}'",

@@ -17,7 +17,7 @@ import sympy
 
 from .. import ir
 from ..errors import TcnbError, TensorSyntaxError
-from ..functions import ELEMENTWISE, USER_FUNCTIONS, sympy_namespace
+from ..functions import ELEMENTWISE, USER_FUNCTIONS, apply_formula, formula_arity, sympy_namespace
 from . import indices
 from .arrays import ArrayReader
 from .products import Prod
@@ -210,27 +210,32 @@ class _Statements:
         if name in BUILTINS or s.tensor(name) is not None or name in s.functions:
             self.fail(stmt, f"'{name}' is already defined", expected="a new function name")
         args = stmt.args
-        if (len(args.args) != 1 or args.vararg or args.kwarg or args.kwonlyargs or args.defaults
-                or args.posonlyargs or stmt.decorator_list):
-            self.fail(stmt, "an element-wise function takes exactly one argument",
-                      expected="def name(t): return <formula in t>")
+        if (not 1 <= len(args.args) <= ir.MAX_ARGS or args.vararg or args.kwarg or args.kwonlyargs
+                or args.defaults or args.posonlyargs or stmt.decorator_list):
+            self.fail(stmt, f"an element-wise function takes 1 to {ir.MAX_ARGS} plain arguments",
+                      expected="def name(t): return <formula in t>, or def name(a, b): ...")
+        params = [a.arg for a in args.args]
+        if len(set(params)) != len(params):
+            self.fail(stmt, "an argument name is repeated", expected="distinct argument names")
         body = [b for b in stmt.body if not (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))]
         if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
             self.fail(stmt, "the body must be one return statement", expected="def name(t): return <formula>")
-        formula = self.scalar_formula(body[0].value, args.args[0].arg)
-        s.functions[name] = formula
+        formula = self.scalar_formula(body[0].value, params)
+        s.functions[name] = formula if len(params) == 1 else sympy.Lambda(ir.ARGS[:len(params)], formula)
         s.lines[name] = stmt.lineno
 
-    def scalar_formula(self, e, param: str) -> sympy.Expr:
-        """An element-wise formula in one scalar argument, as SymPy."""
+    def scalar_formula(self, e, param) -> sympy.Expr:
+        """An element-wise formula in scalar arguments (a name, or a list of names: t, t1, ...), as SymPy."""
+        params = [param] if isinstance(param, str) else list(param)
         functions = self.scope.functions
         ns = sympy_namespace()
         for fname, f in functions.items():
-            ns[fname] = (lambda g: (lambda x: g.subs(ir.T, x)))(f)
+            ns[fname] = (lambda g: (lambda *xs: apply_formula(g, *xs)))(f)
         if isinstance(e, ast.Name):
-            if e.id == param:
-                return ir.T
-            self.fail(e, f"unknown name '{e.id}' in an element-wise function", expected=f"the argument '{param}'")
+            if e.id in params:
+                return ir.arg_symbol(params.index(e.id))
+            self.fail(e, f"unknown name '{e.id}' in an element-wise function",
+                      expected="the argument" + ("s " if len(params) > 1 else " ") + ", ".join(f"'{p}'" for p in params))
         if isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
             if not math.isfinite(float(e.value)):
                 self.fail(e, "a number too large for a float (it would be inf)", expected="a finite number")
@@ -244,9 +249,11 @@ class _Statements:
                     ast.Div: lambda: a / b, ast.Pow: lambda: a ** b}[type(e.op)]()
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and not e.keywords:
             if e.func.id in ns and e.func.id in (set(ELEMENTWISE) | set(functions) | set(USER_FUNCTIONS)):
-                if len(e.args) != 1:
-                    self.fail(e, f"{e.func.id} takes one argument")
-                return ns[e.func.id](self.scalar_formula(e.args[0], param))
+                f = functions.get(e.func.id, USER_FUNCTIONS.get(e.func.id, ELEMENTWISE.get(e.func.id)))
+                arity = formula_arity(f)
+                if len(e.args) != arity:
+                    self.fail(e, f"{e.func.id} takes {arity} argument{'s' if arity != 1 else ''}, got {len(e.args)}")
+                return ns[e.func.id](*(self.scalar_formula(a, param) for a in e.args))
             self.fail(e.func, f"'{e.func.id}' is not an element-wise function",
                       expected="one of " + ", ".join(sorted(ELEMENTWISE)))
         self.fail(e, "unsupported syntax in an element-wise function",

@@ -1,6 +1,7 @@
 """One record per primitive, grouped by family; every stage of tcnb reads them from here.
 
 - ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
+- ``binary.py``: element-wise functions of several tensors (logaddexp, arctan2: formulas in ``t, t1``);
 - ``linalg.py``: inv, det, logdet, solve;
 - ``reductions.py``: softmax, logsumexp;
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
@@ -10,11 +11,12 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
+from . import binary, elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
+from .binary import BINARY_FUNCTIONS, register_binary
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
 from .lowered import LOWERED, Lowered, register_lowered
 
 __all__ = ["REGISTRY", "Operand", "Param", "Primitive", "Spelling", "lookup", "register",
            "ELEMENTWISE_FUNCTIONS", "FORMULA_NAMES", "ElementwiseFunction", "register_elementwise",
-           "LOWERED", "Lowered", "register_lowered"]
+           "LOWERED", "Lowered", "register_lowered", "BINARY_FUNCTIONS", "register_binary"]

@@ -78,15 +78,16 @@ def _cse(fn: sympy.Expr):
     return tuple(subs), main
 
 
-def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp="_e") -> tuple[list, str]:
+def elementwise_code(fn: sympy.Expr, arg, module: str = "np", temp="_e") -> tuple[list, str]:
     """Python source computing fn(arg) entry by entry: (temporary assignments, final expression).
+    ``arg`` is the code of the argument, or a list of the codes of the arguments t, t1, t2, ...
 
     Repeated subexpressions (sigmoid inside its own derivative, say) become temporaries via
     ``sympy.cse`` so each is computed once. ``temp`` is a prefix, or an iterator of fresh names
     (the code generator's allocator, so temporaries never collide with the user's names).
     """
     subs, main = _cse(fn)
-    names = {T: arg}
+    names = {T: arg} if isinstance(arg, str) else {ir.arg_symbol(k): a for k, a in enumerate(arg)}
     printer = ArrayPrinter(module, names)
     fresh = (f"{temp}{k}" for k in itertools.count()) if isinstance(temp, str) else iter(temp)
     lines = []
@@ -101,17 +102,19 @@ def elementwise_code(fn: sympy.Expr, arg: str, module: str = "np", temp="_e") ->
         raise TensorSyntaxError(f"no array code for the scalar function {str(exc).split(': ')[-1].split()[0]}") from None
 
 
-def print_formula(printer, fn: sympy.Expr, mark: str) -> str:
-    """``printer.doprint(fn)`` with the argument symbol t printed as ``mark``.
+def print_formula(printer, fn: sympy.Expr, mark) -> str:
+    """``printer.doprint(fn)`` with the argument symbol t printed as ``mark`` (or, ``mark`` a list,
+    the arguments t, t1, t2, ... as its items).
 
     Not ``fn.subs(t, Symbol(mark))``: substituting rebuilds the formula, and SymPy re-evaluates every
     function of the new symbol (which, unlike t, is not known to be real) — exponential in the depth
     of tanh(tanh(...)). Printing is one pass over the tree.
     """
     plain = printer._print_Symbol
+    marks = {T: mark} if isinstance(mark, str) else {ir.arg_symbol(k): m for k, m in enumerate(mark)}
 
     def symbol(e, *a, **k):
-        return mark if e == T else plain(e, *a, **k)
+        return marks[e] if e in marks else plain(e, *a, **k)
     printer._print_Symbol = symbol
     return printer.doprint(fn)
 

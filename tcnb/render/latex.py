@@ -85,8 +85,10 @@ class LatexPrinter(Visitor):
         named = {n.id for n in self.order
                  if n is not self.root and self.counts[n.id] > 1 and n.children}
         for n in self.order:
-            if isinstance(n, ir.Elementwise) and n.arg.children and n.fn.count(ir.T) > 1:
-                named.add(n.arg.id)  # the argument appears several times in the formula
+            if isinstance(n, ir.Elementwise):
+                for k, a in enumerate(n.args):
+                    if a.children and n.fn.count(ir.arg_symbol(k)) > 1:
+                        named.add(a.id)  # the argument appears several times in the formula
         named -= set(self.given)
         self._name_deep(named)
         for n in self.order:
@@ -227,7 +229,7 @@ class LatexPrinter(Visitor):
                 return self.einsum(n, idx)
             if isinstance(n, ir.Elementwise):
                 c, rest = n.fn.as_coeff_Mul()
-                if c.is_Number and c != 1 and T_SYMBOL in rest.free_symbols:
+                if len(n.args) == 1 and c.is_Number and c != 1 and T_SYMBOL in rest.free_symbols:
                     if rest == T_SYMBOL:
                         c2, text, prec = self.scaled(n.arg, idx)
                         return float(c) * c2, text, prec
@@ -347,8 +349,8 @@ class LatexPrinter(Visitor):
 
     def visit_Elementwise(self, n: ir.Elementwise, idx) -> tuple[str, int]:
         """(text, precedence) of an element-wise function's entry."""
-        arg, prec = self.entry(n.arg, idx)
-        return apply_elementwise(n.fn, arg, prec >= ATOM)
+        entries = [self.entry(a, idx) for a in n.args]
+        return apply_elementwise(n.fn, [a for a, _ in entries], [p >= ATOM for _, p in entries])
 
     def whole(self, n: ir.Node) -> tuple[str, bool]:
         """A whole tensor (the argument of a general function) without indices, and whether it is a

@@ -130,8 +130,11 @@ class MatrixPrinter(Visitor):
         return self.s.identity_mat(n.dims[0]), ATOM
 
     def visit_Elementwise(self, n: ir.Elementwise) -> tuple[str, int]:
-        arg, prec = self.render(n.arg)
-        return self.s.elementwise(n.fn, arg, prec)
+        if len(n.args) == 1:
+            arg, prec = self.render(n.arg)
+            return self.s.elementwise(n.fn, arg, prec)
+        parts = [self.render(a) for a in n.args]
+        return self.s.elementwise(n.fn, [a for a, _ in parts], [p for _, p in parts])
 
     def visit_General(self, n: ir.General) -> tuple[str, int]:
         return self.s.general(n.name, [self.render(a) for a in n.args], n.params)
@@ -159,7 +162,7 @@ class MatrixPrinter(Visitor):
             return self.einsum(n)
         if isinstance(n, ir.Elementwise):
             c, rest = n.fn.as_coeff_Mul()
-            if c.is_Number and c != 1 and ir.T in rest.free_symbols:
+            if len(n.args) == 1 and c.is_Number and c != 1 and ir.T in rest.free_symbols:
                 if rest == ir.T:
                     c2, text, prec = self.scaled(n.arg)
                     return float(c) * c2, text, prec

@@ -14,7 +14,7 @@ from sympy.printing.str import StrPrinter
 from .. import ir
 from ..functions import elementwise_name, print_formula
 from ..primitives import lookup
-from .spelling import apply_elementwise, number_latex, paren as latex_paren, symbol_latex, tidy_formula
+from .spelling import _MARKS, apply_elementwise, number_latex, paren as latex_paren, symbol_latex, tidy_formula
 
 ADD, NEG, HAD, PROD, ATOM = 0, 1, 2, 3, 4
 
@@ -110,19 +110,22 @@ class Text:
         return f"{c} · {s}" if s[:1].isdigit() else f"{c} {s}"
 
     def elementwise(self, fn, arg, arg_prec):
-        """(text, precedence) of an element-wise function of ``arg``: a call where it is one,
-
-        else its formula with entry-wise products as the Hadamard sign.
+        """(text, precedence) of an element-wise function of ``arg`` (or of a list of arguments,
+        with their precedences): a call where it is one, else its formula with entry-wise products
+        as the Hadamard sign.
         """
+        args = [arg] if isinstance(arg, str) else list(arg)
+        precs = [arg_prec] if isinstance(arg, str) else list(arg_prec)
         name = elementwise_name(fn)
-        if name is not None and isinstance(fn, sympy.Function) and fn.args == (ir.T,):
-            return self.call(self._NAMES.get(name, name), arg), ATOM
-        a = arg if arg_prec >= ATOM else self.paren(arg)
+        if name is not None and isinstance(fn, sympy.Function) and fn.args == tuple(ir.ARGS[:len(args)]):
+            return self.call(self._NAMES.get(name, name), ", ".join(args)), ATOM
         fn = tidy_formula(fn)
-        text = print_formula(_UnicodePrinter(), fn, "ARGMARKQZ")
+        marks = _MARKS[:len(args)]
+        text = print_formula(_UnicodePrinter(), fn, list(marks))
         text = re.sub(r"(?<![\w.])(\d+(?:\.\d+)?(?:/\d+)?)\*", r"\1 ", text)  # 2*x: a scalar multiple
         text = text.replace("*", " ⊙ ")  # every other product of entries is entry-wise
-        text = text.replace("(ARGMARKQZ)", "(" + arg + ")").replace("ARGMARKQZ", a)
+        for m, a, p in zip(marks, args, precs):
+            text = text.replace(f"({m})", "(" + a + ")").replace(m, a if p >= ATOM else self.paren(a))
         prec = ADD if isinstance(fn, sympy.Add) else (
             NEG if fn.could_extract_minus_sign() else (
                 HAD if isinstance(fn, sympy.Mul) or (fn.is_Pow and fn.exp.is_negative) else ATOM))
@@ -176,7 +179,8 @@ class Latex(Text):
 
     def elementwise(self, fn, arg, arg_prec):
         """(text, precedence) of an element-wise function of ``arg``, products as Hadamard."""
-        text, prec = apply_elementwise(fn, arg, arg_prec >= ATOM, hadamard=True)
+        atom = arg_prec >= ATOM if isinstance(arg, str) else [p >= ATOM for p in arg_prec]
+        text, prec = apply_elementwise(fn, arg, atom, hadamard=True)
         return text, {0: ADD, 1: NEG, 2: HAD, 3: HAD}.get(prec, ATOM)
 
     style = "matrix_latex"

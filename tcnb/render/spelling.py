@@ -29,8 +29,10 @@ _MARK = "ARGMARKQZ"
 MAX_INLINE_DEPTH = 40
 MATRIX_ARG_NODES = 64  # a general function's argument in matrix notation: at most this many nodes
 # contexts in which the argument needs no parentheses of its own: already delimited
-_SAFE_ARG = [re.escape(s % _MARK) for s in (r"\left({%s} \right)", r"\left({%s}\right)",
-                                            r"\left|{%s}\right|", r"{{%s}}")]
+_SAFE_FORMS = (r"\left({%s} \right)", r"\left({%s}\right)", r"\left|{%s}\right|", r"{{%s}}")
+_SAFE_ARG = [re.escape(s % _MARK) for s in _SAFE_FORMS]
+# the placeholders of the arguments t, t1, t2, ... of a formula (none a prefix of another)
+_MARKS = (_MARK,) + tuple(f"ARGMARKX{chr(ord('A') + k)}" for k in range(ir.MAX_ARGS - 1))
 
 
 # ------------------------------------------------------------------------------------ small helpers
@@ -144,31 +146,44 @@ def tidy_formula(fn: sympy.Expr) -> sympy.Expr:
         return fn
 
 
-def _hadamard_template(fn: sympy.Expr) -> str:
+def _hadamard_template(fn: sympy.Expr, marks=(_MARK,)) -> str:
     """Like ``elementwise_latex(fn, MARK)``, with products of entries written ``\\odot`` (for matrix
     notation, where juxtaposition would read as a matrix product)."""
-    text = print_formula(SympyLatexPrinter({"mul_symbol": r" \odot "}), fn, _MARK)
+    text = print_formula(SympyLatexPrinter({"mul_symbol": r" \odot "}), fn, list(marks))
     text = re.sub(r"(^|[{(\s-])(\d+(?:\.\d+)?) \\odot ", r"\1\2 ", text)  # 2 ⊙ x: a scalar multiple
-    return text.replace(_MARK, "{" + _MARK + "}")
+    for m in marks:
+        text = text.replace(m, "{" + m + "}")
+    return text
 
 
-def apply_elementwise(fn: sympy.Expr, arg: str, arg_is_atom: bool,
-                      hadamard: bool = False) -> tuple[str, int]:
+def apply_elementwise(fn: sympy.Expr, arg, arg_is_atom, hadamard: bool = False) -> tuple[str, int]:
     """LaTeX of fn applied to an argument in LaTeX; parentheses only where the formula needs them.
 
+    ``arg``/``arg_is_atom`` may be lists, one item per argument t, t1, ... of the formula.
     ``hadamard``: the argument is a whole vector/matrix, so products of entries are written ``\\odot``.
     """
+    args = [arg] if isinstance(arg, str) else list(arg)
+    atoms = [arg_is_atom] if isinstance(arg, str) else list(arg_is_atom)
+    marks = _MARKS[:len(args)]
     fn = tidy_formula(fn)
     try:
-        template = _hadamard_template(fn) if hadamard else elementwise_latex(fn, _MARK)
+        if hadamard:
+            template = _hadamard_template(fn, marks)
+        else:
+            template = print_formula(SympyLatexPrinter(), fn, list(marks))
+            for m in marks:
+                template = template.replace(m, "{" + m + "}")
     except Exception:
-        template = r"\operatorname{f}\left({" + _MARK + r"}\right)"
-    rest = template
-    for pat in _SAFE_ARG:
-        rest = re.sub(pat, "", rest)
-    if _MARK in rest and not arg_is_atom:
-        arg = paren(arg)
-    return template.replace(_MARK, arg), _sympy_prec(fn)
+        template = r"\operatorname{f}\left(" + ", ".join("{" + m + "}" for m in marks) + r"\right)"
+    out = template
+    for m, text, atom in zip(marks, args, atoms):
+        rest = template
+        for form in _SAFE_FORMS:
+            rest = rest.replace(form % m, "")
+        if m in rest and not atom:
+            text = paren(text)
+        out = out.replace(m, text)
+    return out, _sympy_prec(fn)
 
 
 def affine_latex(row, offset, names) -> str:

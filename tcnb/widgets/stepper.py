@@ -330,9 +330,9 @@ class _FactorLatex(Visitor):
         return r"\delta"
 
     def visit_Elementwise(self, node):
-        if node.arg.id not in self.stepper._names:
+        if any(a.id not in self.stepper._names for a in node.args):
             return self.generic_visit(node)
-        text, _ = apply_elementwise(node.fn, self.stepper._sym(node.arg), True)
+        text, _ = apply_elementwise(node.fn, [self.stepper._sym(a) for a in node.args], [True] * len(node.args))
         return r"\left[" + text + r"\right]"
 
     def generic_visit(self, node):
