@@ -45,8 +45,15 @@ class ArrayPrinter(SciPyPrinter):
     def _print_Float(self, e):
         return _num(e)
 
+    def _print_NumberSymbol(self, e):  # π, e, γ as numbers (SymPy would write scipy.constants.pi)
+        return _num(e)
+
+    _print_Pi = _print_Exp1 = _print_EulerGamma = _print_GoldenRatio = _print_Catalan = _print_NumberSymbol
+
     def _print_Pow(self, e, rational=False):
         b, x = e.args
+        if e.is_number and not b.is_Rational and e.is_positive:  # sqrt(pi), 2**(1/2): a constant
+            return _num(e)
         if x == 2:
             return f"{self.xp}.square({self._print(b)})"
         if x == -1:
