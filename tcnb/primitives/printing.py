@@ -72,6 +72,15 @@ class ArrayPrinter(SciPyPrinter):
     def _print_Function(self, e):  # an undefined function (sympy.Function("f")): no code exists
         raise TensorSyntaxError(f"no array code for the scalar function {type(e).__name__}")
 
+    def _print_Derivative(self, e):  # SymPy left it unevaluated (besselj's order, an undefined f)
+        raise TensorSyntaxError(f"no array code for the scalar function derivative of {e.expr}")
+
+    def _print_Subs(self, e):
+        raise TensorSyntaxError(f"no array code for the scalar function derivative of {e.expr}")
+
+    def _print_Integral(self, e):
+        raise TensorSyntaxError(f"no array code for the scalar function integral of {e.function}")
+
 
 def _num(x) -> str:
     f = float(x)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sympy
 from sympy.codegen import cfunctions
+from sympy.core.function import ArgumentIndexError
 from sympy.printing.precedence import PRECEDENCE
 
 _SQRT_2PI = sympy.sqrt(2 * sympy.pi)
@@ -59,7 +60,7 @@ class polygamma(sympy.polygamma):
         """Derivative for SymPy in t: polygamma(n + 1, t) (this class, so it prints as this one)."""
         n, z = self.args
         if argindex != 2:
-            raise sympy.ArgumentIndexError(self, argindex)
+            raise ArgumentIndexError(self, argindex)
         return polygamma(n + 1, z)
 
     def _numpycode(self, printer):
