@@ -54,7 +54,7 @@ expm1 = _renamed(cfunctions.expm1, "expm1", "numpy.expm1", r"\operatorname{expm1
 
 class polygamma(sympy.polygamma):
     """ψ⁽ⁿ⁾(t), the n-th derivative of the digamma function (SymPy's, printed as scipy.special's
-    ``polygamma``, or ``psi`` for n = 0; LaTeX ψ⁽ⁿ⁾)."""
+    ``polygamma``, or ``digamma`` for n = 0; LaTeX ψ⁽ⁿ⁾)."""
 
     def fdiff(self, argindex=2):
         """Derivative for SymPy in t: polygamma(n + 1, t) (this class, so it prints as this one)."""
@@ -66,7 +66,7 @@ class polygamma(sympy.polygamma):
     def _numpycode(self, printer):
         n, z = self.args
         if n == 0:
-            return _call("scipy.special.psi", printer, z)
+            return _call("scipy.special.digamma", printer, z)
         return _call("scipy.special.polygamma", printer, n, z)
 
     def _latex(self, printer, exp=None):
@@ -84,7 +84,7 @@ class digamma(sympy.Function):
         return polygamma(1, self.args[0])
 
     def _numpycode(self, printer):
-        return _call("scipy.special.psi", printer, self.args[0])
+        return _call("scipy.special.digamma", printer, self.args[0])
 
     def _latex(self, printer, exp=None):
         return _latex_call(r"\psi", printer, self.args[0], exp)
