@@ -374,3 +374,18 @@ def test_autograd_unary_check(clean_user_functions, test, fn, lims, ref):
             np.testing.assert_allclose(np.diag(Hm), want_h.reshape(-1), rtol=2e-5, atol=1e-5,
                                        err_msg=f"{test} {x.shape} {mode} Hessian")
             np.testing.assert_array_equal(Hm - np.diag(np.diag(Hm)), 0.0)
+
+
+def test_sympy_spellings_in_a_formula_are_the_records_functions(clean_user_functions):
+    """asin, loggamma, ... (SymPy's names) in a formula are arcsin, gammaln: same code and LaTeX."""
+    define_elementwise("sp_alias", "asin(t) + loggamma(t + 1) + atanh(t / 2)")
+    prog = tcnb.parse("x: R[n]\nf = sum(sp_alias(x))")
+    tex = prog["f"].latex() + tcnb.hessian(prog["f"], "x").latex()
+    assert r"\arcsin" in tex and r"\ln\Gamma" in tex and r"\operatorname{arctanh}" in tex, tex
+    assert "polygamma" not in tex and "asin" not in tex, tex
+    x = np.array([-0.5, 0.1, 0.7])
+    ref = lambda v: jnp.sum(jnp.arcsin(v) + jsp.gammaln(v + 1) + jnp.arctanh(v / 2))  # noqa: E731
+    np.testing.assert_allclose(tcnb.hessian(prog["f"], "x").evaluate(x=x), jax.hessian(ref)(jnp.asarray(x)),
+                               rtol=1e-10, atol=1e-13)
+    with pytest.raises(tcnb.TensorSyntaxError, match="built-in"):
+        define_elementwise("asin", "t")

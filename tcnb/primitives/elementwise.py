@@ -232,4 +232,7 @@ del _E
 
 # the names a formula may use (define_elementwise, def f(t): ...): the records, and helpers that
 # appear in derivatives (step) or are spelled differently in SymPy
-FORMULA_NAMES = {"step": step, "polygamma": polygamma}
+FORMULA_NAMES = {"step": step, "polygamma": polygamma,
+                 # SymPy's spellings of the records' functions, so a formula reads and renders the same
+                 "asin": arcsin, "acos": arccos, "atan": arctan, "asinh": arcsinh, "acosh": arccosh,
+                 "atanh": arctanh, "loggamma": gammaln}
