@@ -389,3 +389,30 @@ def test_sympy_spellings_in_a_formula_are_the_records_functions(clean_user_funct
                                rtol=1e-10, atol=1e-13)
     with pytest.raises(tcnb.TensorSyntaxError, match="built-in"):
         define_elementwise("asin", "t")
+
+
+@pytest.mark.parametrize("framework", ["jax", "autograd", "torch"])
+def test_benchmark_baselines_run_special_functions(framework):
+    """The traced code of the benchmarks' baselines calls _rt.special(xp) too (bench/shims.py)."""
+    from tcnb.bench.baselines import _function_of, traced_source
+    prog = tcnb.parse("A: R[m, n]\nx: R[n]\nf = sum(gammaln(exp(A @ x)) + erf(A @ x) + digamma(exp(A @ x)) "
+                      "+ arcsinh(A @ x) + expm1(A @ x))")
+    gen, names = traced_source(prog["f"], {"m": 4, "n": 3})
+    rng = np.random.default_rng(0)
+    A, x = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    want = tcnb.grad(prog["f"], "x").evaluate(A=A, x=x)
+    if framework == "jax":
+        f = _function_of(gen, jnp, jnp.float64)
+        got = jax.grad(lambda v: f(*[jnp.asarray(A) if n == "A" else v for n in names]))(jnp.asarray(x))
+    elif framework == "autograd":
+        autograd = pytest.importorskip("autograd")
+        f = _function_of(gen, autograd.numpy, np.float64)
+        got = autograd.grad(lambda v: f(*[A if n == "A" else v for n in names]))(x)
+    else:
+        torch = pytest.importorskip("torch")
+        from tcnb.bench.shims import TorchNamespace
+        f = _function_of(gen, TorchNamespace(torch), torch.float64)
+        v = torch.tensor(x, requires_grad=True)
+        f(*[torch.tensor(A) if n == "A" else v for n in names]).backward()
+        got = v.grad.detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-8)
