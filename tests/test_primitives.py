@@ -168,19 +168,29 @@ def test_elementwise_code_agrees_with_sympy_lambdify(name):
         for tmp, code in lines:
             scope[tmp] = eval(code, scope)
         ours = eval(expr, scope)
-        plain = f.replace(lambda e: type(e).__name__ in ("sigmoid", "softplus", "relu", "step", "sign", "absval"),
+        plain = f.replace(lambda e: type(e).__name__ in _TEXTBOOK,
                           _textbook)
         theirs = sympy.lambdify(ir.T, plain, modules=["scipy", "numpy"])(x)
         np.testing.assert_allclose(ours, np.broadcast_to(theirs, x.shape), rtol=1e-11, atol=1e-13,
                                    err_msg=f"{name}, order {order}")
 
 
+_TEXTBOOK = {  # tcnb's own functions in SymPy's textbook forms (so lambdify prints them its own way)
+    "sigmoid": lambda u: 1 / (1 + sympy.exp(-u)), "softplus": lambda u: sympy.log(1 + sympy.exp(u)),
+    "relu": lambda u: sympy.Max(u, 0), "step": lambda u: sympy.Piecewise((1, u > 0), (0, True)),
+    "sign": sympy.sign, "absval": sympy.Abs, "logsigmoid": lambda u: -sympy.log(1 + sympy.exp(-u)),
+    "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan, "arcsinh": sympy.asinh,
+    "arccosh": sympy.acosh, "arctanh": sympy.atanh, "log1p": lambda u: sympy.log(1 + u),
+    "expm1": lambda u: sympy.exp(u) - 1, "gammaln": sympy.loggamma, "digamma": lambda u: sympy.polygamma(0, u),
+    "ndtr": lambda u: (1 + sympy.erf(u / sympy.sqrt(2))) / 2,
+    "gelu": lambda u: u * (1 + sympy.erf(u / sympy.sqrt(2))) / 2,
+    "polygamma": lambda n, u: sympy.polygamma(n, u),  # tcnb's subclass -> SymPy's own
+}
+
+
 def _textbook(e):
-    """tcnb's own functions in their textbook forms, for lambdify (SymPy's printer does not know them)."""
-    u = e.args[0]
-    return {"sigmoid": 1 / (1 + sympy.exp(-u)), "softplus": sympy.log(1 + sympy.exp(u)),
-            "relu": sympy.Max(u, 0), "step": sympy.Piecewise((1, u > 0), (0, True)),
-            "sign": sympy.sign(u), "absval": sympy.Abs(u)}[type(e).__name__]
+    """A tcnb function in its textbook form, for lambdify (an independent printer)."""
+    return _TEXTBOOK[type(e).__name__](*e.args)
 
 
 class _Special:
@@ -205,7 +215,7 @@ def test_composed_formulas_print_with_the_right_precedence(formula):
         scope = {"np": np, "x": x, "_rt": _Special}
         for tmp, code in lines:
             scope[tmp] = eval(code, scope)
-        plain = g.replace(lambda e: type(e).__name__ in ("sigmoid", "softplus", "relu", "step", "sign", "absval"),
+        plain = g.replace(lambda e: type(e).__name__ in _TEXTBOOK,
                           _textbook)
         theirs = sympy.lambdify(ir.T, plain, modules=["scipy", "numpy"])(x)
         np.testing.assert_allclose(eval(expr, scope), theirs, rtol=1e-10, atol=1e-12, err_msg=f"{g}")

@@ -104,14 +104,21 @@ class Backend:
             raise BackendUnavailableError(f"the special functions of backend {self.name!r} are not "
                                           f"installed ({exc})", expected=self.install or None) from None
 
+    def _special_of(self, xp):
+        """``_rt.special(xp)`` for code this backend runs: its special-function namespace."""
+        return self.special_namespace()
+
     def runtime(self):
         """runtime.py's helpers as generated code calls them (``_rt``), with this backend's
-        primitives filled in: its scatter-add, and whether a value check costs a device sync."""
+        primitives filled in: its scatter-add, whether a value check costs a device sync, and its
+        special functions (``_rt.special(xp)``)."""
         rt = self._cache.get("rt")
         if rt is None:
             helpers = {n: f for n, f in vars(runtime).items() if inspect.isfunction(f)}
             helpers["scatter"] = functools.partial(runtime.scatter, scatter_add=self.scatter_add)
             helpers["gram"] = functools.partial(runtime.gram, host=self.host)
+            if self.special is not None:  # its own special functions (the default asks the module name)
+                helpers["special"] = self._special_of
             rt = self._cache["rt"] = types.SimpleNamespace(**helpers)
         return rt
 

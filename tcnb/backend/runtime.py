@@ -2,7 +2,8 @@
 
 They are the operations with no single NumPy spelling: numerically stable softmax/logsumexp, and
 writing a result onto the diagonal of a larger zero tensor (how an unit tensor in a dense result is
-materialised, only when the user asks for a dense result).
+materialised, only when the user asks for a dense result), and the scipy.special-like namespace of
+an array namespace (``_rt.special(xp).erf``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ def _error(kind: str, message: str, expected: str) -> Exception:
     """
     from .. import errors
     return getattr(errors, kind)(message, expected=expected)
+
+
+def special(xp):
+    """The scipy.special-like namespace for the array namespace ``xp``: scipy.special for NumPy,
+    cupyx.scipy.special for CuPy (jax.scipy.special for jax.numpy).
+
+    In tcnb this is the backend's ``special`` loader (registry.py binds it in ``Backend.runtime``);
+    this default is the one standalone modules copy, so it imports nothing from tcnb.
+    """
+    import importlib
+    root = getattr(xp, "__name__", type(xp).__name__)
+    module = {"numpy": "scipy.special", "cupy": "cupyx.scipy.special",
+              "jax.numpy": "jax.scipy.special"}.get(root)
+    if module is None:
+        raise _error("BindingError", f"no special functions (erf, gammaln, ...) are known for the array "
+                     f"namespace {root}", "NumPy or CuPy arrays")
+    return importlib.import_module(module)
 
 
 def softmax(xp, a, axis):

@@ -131,6 +131,20 @@ class FunctionalRuntime:
         return xp.asarray(runtime.index_map_dense(numpy, A, c, I_shape, J_shape, numpy.float64), dtype=dtype)
 
 
+    @staticmethod
+    def special(xp):
+        """The framework's scipy.special: jax.scipy.special, autograd.scipy.special, torch.special
+        (through :class:`TorchNamespace`), or SciPy's own for NumPy."""
+        import importlib
+        if isinstance(xp, TorchNamespace):
+            return xp.special
+        module = {"jax.numpy": "jax.scipy.special", "autograd.numpy": "autograd.scipy.special",
+                  "numpy": "scipy.special"}.get(getattr(xp, "__name__", ""))
+        if module is None:
+            raise NotImplementedError(f"no special functions are known for {xp!r}")
+        return importlib.import_module(module)
+
+
 RUNTIME = FunctionalRuntime()
 
 
@@ -208,6 +222,9 @@ class TorchNamespace:
                      "abs", "sign", "square", "einsum", "broadcast_to", "reshape"):
             setattr(self, name, getattr(torch, name))
         self.arctan = torch.atan
+        for name in ("expm1", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh"):
+            setattr(self, name, getattr(torch, name))
+        self.special = torch.special  # _rt.special(xp) for erf, gammaln, digamma, polygamma, ndtr
 
     # --- conversions
     def _dtype(self, dtype):

@@ -16,6 +16,8 @@ import sympy
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import ir
+from .special_functions import (arccos, arccosh, arcsin, arcsinh, arctan, arctanh, digamma, expm1, gammaln, gelu,
+                                log1p, ndtr, polygamma)
 
 T = ir.T
 
@@ -41,7 +43,7 @@ class sigmoid(sympy.Function):
     def _numpycode(self, printer):
         c, rest = self.args[0].as_coeff_Mul()  # σ(c·u): the sign folds into -c
         body = printer.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
-        inner = f"-{body}" if c == 1 else f"{printer._print(-c)} * {body}"
+        inner = f"-{body}" if c == 1 else body if c == -1 else f"{printer._print(-c)} * {body}"
         return f"{printer.xp}.exp(-{printer.xp}.logaddexp(0.0, {inner}))"
 
     def _latex(self, printer, exp=None):
@@ -65,6 +67,27 @@ class softplus(sympy.Function):
 
     def _latex(self, printer, exp=None):
         return _call_latex(r"\operatorname{softplus}", printer, self.args[0], exp)
+
+
+class logsigmoid(sympy.Function):
+    """log σ(t) = -log(1 + exp(-t)), evaluated as -logaddexp(0, -t): finite for every t (the log
+    of a computed σ(t) is -inf below t ≈ -745); derivative σ(-t)."""
+    def fdiff(self, argindex=1):
+        """Derivative for SymPy: sigmoid(-t)."""
+        return sigmoid(-self.args[0])
+
+    @classmethod
+    def eval(cls, x):
+        """SymPy's evaluation hook: a number for a number argument, else unevaluated."""
+        if x.is_Number:
+            return -sympy.log(1 + sympy.exp(-x))
+
+    def _numpycode(self, printer):
+        return f"(-{printer._module_format('numpy.logaddexp')}(0.0, {printer._print(-self.args[0])}))"
+
+    def _latex(self, printer, exp=None):
+        body = _call_latex(r"\log\sigma", printer, self.args[0])
+        return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
 
 
 class step(sympy.Function):
@@ -184,8 +207,32 @@ _E("abs", absval(T), lambda xp, sp, t: xp.abs(t), note="abs'(0) = sign(0) = 0 (a
 _E("sign", sign(T), lambda xp, sp, t: xp.sign(t), note="sign(0) = 0; derivative 0 everywhere (exact except at 0)")
 _E("sqrt", sympy.sqrt(T), lambda xp, sp, t: xp.sqrt(t), (0.2, 3.0), "u ≥ 0; the derivative is +inf at 0")
 _E("square", T ** 2, lambda xp, sp, t: t * t, note="u²")
+# special functions (issue 13): NumPy's names; scipy.special ones run as cupyx.scipy.special on CuPy
+_E("log1p", log1p(T), lambda xp, sp, t: xp.log(1 + t), (-0.7, 2.0), "log(1 + u) for u > -1, accurate for small u")
+_E("expm1", expm1(T), lambda xp, sp, t: xp.exp(t) - 1, note="e^u - 1, accurate for small u")
+_E("sinh", sympy.sinh(T), lambda xp, sp, t: (xp.exp(t) - xp.exp(-t)) / 2)
+_E("cosh", sympy.cosh(T), lambda xp, sp, t: (xp.exp(t) + xp.exp(-t)) / 2)
+_E("arcsin", arcsin(T), lambda xp, sp, t: xp.arcsin(t), (-0.9, 0.9), "-1 ≤ u ≤ 1 (derivative infinite at ±1)")
+_E("arccos", arccos(T), lambda xp, sp, t: xp.arccos(t), (-0.9, 0.9), "-1 ≤ u ≤ 1 (derivative infinite at ±1)")
+_E("arctan", arctan(T), lambda xp, sp, t: xp.arctan(t))
+_E("arcsinh", arcsinh(T), lambda xp, sp, t: xp.arcsinh(t))
+_E("arccosh", arccosh(T), lambda xp, sp, t: xp.arccosh(t), (1.2, 3.0), "u ≥ 1 (derivative infinite at 1)")
+_E("arctanh", arctanh(T), lambda xp, sp, t: xp.arctanh(t), (-0.9, 0.9), "-1 < u < 1")
+_E("erf", sympy.erf(T), lambda xp, sp, t: sp.erf(t), note="2/√π ∫₀ᵘ e^(-s²) ds")
+_E("erfc", sympy.erfc(T), lambda xp, sp, t: sp.erfc(t), note="1 - erf(u), accurate for large u")
+_E("ndtr", ndtr(T), lambda xp, sp, t: (1 + sp.erf(t / 2 ** 0.5)) / 2, note=
+   "Φ(u), the standard normal distribution function (scipy.special.ndtr), accurate in both tails")
+_E("gelu", gelu(T), lambda xp, sp, t: t * (1 + sp.erf(t / 2 ** 0.5)) / 2, note=
+   "u Φ(u), the exact GELU (jax.nn.gelu(approximate=False)); evaluated as u * ndtr(u)")
+_E("logsigmoid", logsigmoid(T), lambda xp, sp, t: xp.log(1 / (1 + xp.exp(-t))), note=
+   "log σ(u), evaluated as `-logaddexp(0, -u)`: finite for every u")
+_E("gammaln", gammaln(T), lambda xp, sp, t: sp.gammaln(t), (0.3, 4.0), "ln Γ(u) for u > 0 (log|Γ(u)| elsewhere, as SciPy's)")
+_E("digamma", digamma(T), lambda xp, sp, t: sp.digamma(t), (0.3, 4.0), "ψ(u) = Γ'(u)/Γ(u), u > 0; ψ' is polygamma(1, u)")
 del _E
 
 # the names a formula may use (define_elementwise, def f(t): ...): the records, and helpers that
 # appear in derivatives (step) or are spelled differently in SymPy
-FORMULA_NAMES = {"step": step}
+FORMULA_NAMES = {"step": step, "polygamma": polygamma,
+                 # SymPy's spellings of the records' functions, so a formula reads and renders the same
+                 "asin": arcsin, "acos": arccos, "atan": arctan, "asinh": arcsinh, "acosh": arccosh,
+                 "atanh": arctanh, "loggamma": gammaln}

@@ -45,8 +45,15 @@ class ArrayPrinter(SciPyPrinter):
     def _print_Float(self, e):
         return _num(e)
 
+    def _print_NumberSymbol(self, e):  # π, e, γ as numbers (SymPy would write scipy.constants.pi)
+        return _num(e)
+
+    _print_Pi = _print_Exp1 = _print_EulerGamma = _print_GoldenRatio = _print_Catalan = _print_NumberSymbol
+
     def _print_Pow(self, e, rational=False):
         b, x = e.args
+        if e.is_number and not b.is_Rational and e.is_positive:  # sqrt(pi), 2**(1/2): a constant
+            return _num(e)
         if x == 2:
             return f"{self.xp}.square({self._print(b)})"
         if x == -1:
@@ -64,6 +71,15 @@ class ArrayPrinter(SciPyPrinter):
 
     def _print_Function(self, e):  # an undefined function (sympy.Function("f")): no code exists
         raise TensorSyntaxError(f"no array code for the scalar function {type(e).__name__}")
+
+    def _print_Derivative(self, e):  # SymPy left it unevaluated (besselj's order, an undefined f)
+        raise TensorSyntaxError(f"no array code for the scalar function derivative of {e.expr}")
+
+    def _print_Subs(self, e):
+        raise TensorSyntaxError(f"no array code for the scalar function derivative of {e.expr}")
+
+    def _print_Integral(self, e):
+        raise TensorSyntaxError(f"no array code for the scalar function integral of {e.function}")
 
 
 def _num(x) -> str:
