@@ -3,6 +3,7 @@
 - ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
 - ``linalg.py``: inv, det, logdet, solve;
 - ``reductions.py``: softmax, logsumexp;
+- ``selection.py``: max, min, maximum, minimum, where, clip (JAX's conventions at ties);
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
 
@@ -10,7 +11,7 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
+from . import elementwise, linalg, lowered, reductions, selection  # noqa: F401  (importing registers the records)
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
 from .lowered import LOWERED, Lowered, register_lowered
