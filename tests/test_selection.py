@@ -474,3 +474,24 @@ def test_autograd_tie_port(name):
     prog = tcnb.parse(decls + text)
     for x in points:
         _check_grads(prog, {**consts, "x": np.float64(x)}, ["x"])
+
+
+HESSIAN_TIES = [
+    ("s = max(x) ** 2", "x: R[n]\n", np.array([1.0, 3.0, 3.0]), lambda x: jnp.max(x) ** 2),
+    ("s = min(x) * sum(x * x)", "x: R[n]\n", np.array([1.0, 1.0, 3.0]), lambda x: jnp.min(x) * jnp.sum(x * x)),
+    ("s = sum(maximum(x, 1) ** 2)", "x: R[n]\n", np.array([1.0, 2.0, 0.0]),
+     lambda x: jnp.sum(jnp.maximum(x, 1.0) ** 2)),
+    ("s = sum(clip(x, -1, 1) ** 3)", "x: R[n]\n", np.array([-1.0, 1.0, 0.5]),
+     lambda x: jnp.sum(jnp.clip(x, -1.0, 1.0) ** 3)),
+    ("s = sum(where(x >= 1, x ** 3, x * x))", "x: R[n]\n", np.array([1.0, 2.0, 0.5]),
+     lambda x: jnp.sum(jnp.where(x >= 1, x ** 3, x * x))),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", range(len(HESSIAN_TIES)))
+def test_hessians_at_ties_follow_jax(case, mode):
+    text, decls, x, ref = HESSIAN_TIES[case]
+    prog = tcnb.parse(decls + text)
+    H = _evaluate(tcnb.hessian(prog["s"], "x", mode=mode), {"x": x})
+    np.testing.assert_allclose(H, jax.hessian(ref)(jnp.asarray(x)), rtol=1e-14, atol=1e-14, err_msg=text)
