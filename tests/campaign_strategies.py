@@ -55,7 +55,7 @@ KNOWN_CLASH_NAMES = ["t1", "t2", "t3", "xp", "dtype", "e1_0", "e2_0", "_rt", "np
                      "self", "backend"]   # (the last two: evaluate's own parameter names)
 # other hostile names: Python builtins and modules, the generated function, evaluate's parameters,
 # SymPy names, unicode
-OTHER_HOSTILE_NAMES = ["max", "min", "len", "range", "float",
+OTHER_HOSTILE_NAMES = ["round", "map", "len", "range", "float",
                        "tuple", "print", "math", "opt_einsum", "einsum_", "_", "__builtins__", "E", "I",
                        "pi", "N", "S", "beta", "gamma", "out", "result", "args", "shape", "x_1", "λ",
                        "δ", "Q", "lambda_", "ij", "jnp", "numpy", "cupy"]
@@ -66,7 +66,7 @@ DIM_POOL = ["m", "n", "k", "p", "q", "d", "N", "E", "I", "S", "beta", "batch", "
 INDEX_POOL = ["i", "j", "k", "l", "a", "b", "r", "s", "u", "v", "ii", "i1", "x", "A", "xp", "np", "_rt"]
 
 FUNC_NAMES = ["swish", "bump", "cube", "f1", "g_", "soft", "xp", "np", "dtype", "tcnb_fn", "runtime",
-              "math", "e1_0", "t2", "len", "max"]
+              "math", "e1_0", "t2", "len", "round"]
 
 
 def fresh_caches():

@@ -75,6 +75,9 @@ class ArrayReader:
             return calls.read_call(self, e)
         if isinstance(e, ast.Subscript):
             return self.subscript(e)
+        if isinstance(e, ast.Compare):
+            self.fail(e, "a comparison is only allowed as the condition of where(...)",
+                      expected="where(x > y, a, b), or maximum/minimum/clip for a bound")
         what = type(e).__name__
         self.fail(e, f"unsupported syntax: {what}", expected="arithmetic, @, .T, function calls, indexing")
 
@@ -193,6 +196,25 @@ class ArrayReader:
                     mapping[lb] = lb
         b = b.renamed(mapping)
         return a, b, tuple(out)
+
+    def broadcast_all(self, ps: list, e) -> list:
+        """Operands of an element-wise function broadcast to one shape, as ``+`` broadcasts them;
+        scalars stay scalars (the function broadcasts them itself)."""
+        full = [p for p in ps if p.out]
+        if not full:
+            return [p for p in ps]
+        target = full[0]
+        for p in full[1:]:
+            a, b, out = self.broadcast(target, p, e)
+            target = Prod.of(expand(a, out, {**a.dims, **b.dims}), out)
+        result = []
+        for p in ps:
+            if not p.out:
+                result.append(p)
+                continue
+            a, b, out = self.broadcast(target, p, e)
+            result.append(Prod.of(expand(b, out, {**a.dims, **b.dims}), out))
+        return result
 
     def stretch_pair(self, a: Prod, la, b: Prod, lb, e, what: str):
         """Axes la of a and lb of b meet: equal dimension symbols, or one of them is 1 and is

@@ -104,15 +104,31 @@ def axis_arg(r, e, kwargs, rank, pos=1):
 
 
 def primitive(r, e, kwargs, rec):
-    """A call of a general function, read from its record: tensor operands, then parameters
+    """A call of a general function, read from its record: tensor operands (the first argument a
+    comparison ``u > v`` where the record has a comparison parameter: two operands), then parameters
     by position or keyword."""
     refuse_in_index_notation(r, e, rec.name)
-    names = [p.name for p in rec.params]
-    check_arity(r, e, rec.arity, rec.arity + len(names), kwargs, names)
-    args = [as_prod(r.expr(e.args[k])) for k in range(rec.arity)]
+    relation = [p for p in rec.params if p.kind == "comparison"]
+    plain = [p for p in rec.params if p.kind != "comparison"]
+    names = [p.name for p in plain]
+    nargs = rec.arity - len(relation)  # a comparison is one argument and two operands
+    check_arity(r, e, nargs, nargs + len(names), kwargs, names)
     params = {}
-    for k, p in enumerate(rec.params):
-        pos = rec.arity + k
+    if relation:
+        op, left, right = comparison(r, e.args[0], rec.name)
+        params[relation[0].name] = op
+        values = [left, right] + [r.expr(e.args[k]) for k in range(1, nargs)]
+    else:
+        values = [r.expr(e.args[k]) for k in range(nargs)]
+    if rec.broadcast:
+        try:
+            args = r.broadcast_all([as_prod(v) for v in values], e)
+        except ShapeError as err:
+            r.fail(e, f"{rec.name}: {err.message}", expected=err.expected, cls=ShapeError)
+    else:
+        args = [as_prod(v) for v in values]
+    for k, p in enumerate(plain):
+        pos = nargs + k
         if p.name in kwargs and len(e.args) > pos:
             r.fail(e, f"{rec.name}: {p.name} given twice")
         if p.kind == "axis":
@@ -127,6 +143,24 @@ def primitive(r, e, kwargs, rec):
         return Prod.of(rec.make([a.node() for a in args], params))
     except TcnbError as err:
         raise r.src.locate(err, e) from None
+
+
+_RELATIONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
+_REFUSED = {ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+
+
+def comparison(r, node, name):
+    """``u > v`` (one of < <= > >=) as (operator, u, v); an error for anything else."""
+    allowed = f"one comparison with <, <=, > or >=, as in {name}(x > y, a, b)"
+    if not isinstance(node, ast.Compare):
+        r.fail(node, f"{name} needs a comparison as its first argument", expected=allowed)
+    if len(node.ops) != 1:
+        r.fail(node, f"a chained comparison in {name}(...)", expected=allowed + " (nest where for more)")
+    kind = type(node.ops[0])
+    if kind not in _RELATIONS:
+        r.fail(node, f"the comparison '{_REFUSED.get(kind, kind.__name__)}' in {name}(...) is not supported "
+               "(equality of floats is fragile and has no derivative)", expected=allowed)
+    return _RELATIONS[kind], r.expr(node.left), r.expr(node.comparators[0])
 
 
 class Call:

@@ -4,6 +4,7 @@
 - ``binary.py``: element-wise functions of several tensors (logaddexp, arctan2: formulas in ``t, t1``);
 - ``linalg.py``: inv, det, logdet, solve;
 - ``reductions.py``: softmax, logsumexp;
+- ``selection.py``: max, min, maximum, minimum, where, clip (JAX's conventions at ties);
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
 
@@ -11,7 +12,7 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import binary, elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
+from . import binary, elementwise, linalg, lowered, reductions, selection  # noqa: F401  (importing registers the records)
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .binary import BINARY_FUNCTIONS, register_binary
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import ir
-from ..errors import ShapeError
+from ..errors import ShapeError, TensorSyntaxError
+
+# the comparisons a ``Param(kind="comparison")`` may hold, and how LaTeX writes them
+RELATIONS = {">": ">", ">=": r"\geq", "<": "<", "<=": r"\leq"}
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,15 @@ class Operand:
 
 @dataclass(frozen=True)
 class Param:
-    """A keyword parameter (``axis``): a Python constant fixed at parse time, part of the node."""
+    """A keyword parameter (``axis``): a Python constant fixed at parse time, part of the node.
+
+    ``kind="comparison"``: the call's first argument is a comparison ``u > v`` (``<``, ``<=``, ``>``,
+    ``>=``; see RELATIONS): u and v are the record's first two operands, the operator the parameter
+    (``where(x > y, a, b)``).
+    """
     name: str
     default: object = None
-    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "int"
+    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "int"; "comparison"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Spelling:
 
     ``{a[k]}`` is operand k as written, ``{w[k]}`` the same wrapped in parentheses unless it is a
     single symbol; ``{axis}`` etc. are the parameters. ``None`` means the call form ``name(a, b)``.
+    A callable ``(a, w, params) -> str`` spells what one template cannot (an optional axis).
     """
     latex: str | None = None          # index notation and whole-tensor LaTeX
     matrix_latex: str | None = None   # matrix notation, LaTeX (defaults to ``latex``)
@@ -71,6 +80,7 @@ class Primitive:
     spelling: Spelling = field(default_factory=Spelling)
     doc: tuple = ("", "", "")         # (call signature, derivative rule, notes) for the reference docs
     example: str = ""                 # a program using it, for the generated tests
+    broadcast: bool = False           # the parser broadcasts the operands as `+` does; scalars stay scalars
 
     @property
     def arity(self) -> int:
@@ -96,6 +106,8 @@ class Primitive:
         values = {}
         for p in self.params:
             v = given.get(p.name, p.default)
+            if p.kind == "comparison" and v not in RELATIONS:
+                raise TensorSyntaxError(f"{self.name}: unknown comparison {v!r}", expected=" ".join(RELATIONS))
             if p.kind == "axis" and v is not None:
                 rank = args[0].rank
                 if not -max(rank, 1) <= v < max(rank, 1):
@@ -108,7 +120,11 @@ class Primitive:
 
     def signature(self) -> str:
         """``solve(A, B)``, ``softmax(x, axis=None)``: how a call is written."""
-        parts = [op.name for op in self.operands] + [f"{p.name}={p.default!r}" for p in self.params]
+        names = [op.name for op in self.operands]
+        params = [p for p in self.params if p.kind != "comparison"]
+        if len(params) < len(self.params):  # where(x > y, a, b): a comparison is one argument
+            names[:2] = [f"{names[0]} > {names[1]}"]
+        parts = names + [f"{p.name}={p.default!r}" for p in params]
         return f"{self.name}({', '.join(parts)})"
 
     def code_of(self, args, params, module: str, traceable: bool = False, what: str = "") -> str:
@@ -126,6 +142,8 @@ class Primitive:
             template = self.spelling.latex
         values = {p.name: p.default for p in self.params}
         values.update(dict(params))
+        if callable(template):
+            return template(list(args), list(wrapped), values)
         if template is None:
             inner = ", ".join(args)
             extra = "".join(f", {k}={v}" for k, v in sorted(values.items()) if v is not None)
