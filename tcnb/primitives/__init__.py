@@ -1,7 +1,9 @@
 """One record per primitive, grouped by family; every stage of tcnb reads them from here.
 
 - ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
-- ``linalg.py``: inv, det, logdet, solve;
+- ``linalg.py``: inv, det, logdet, solve, solve_triangular, tril, triu, pinv, kron;
+- ``decompositions.py``: cholesky, eigvalsh, eigh_vectors, svdvals, svd_u, svd_v;
+- ``matrix_functions.py``: expm, expm_derivative, matrix_power;
 - ``reductions.py``: softmax, logsumexp;
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
@@ -10,7 +12,7 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import elementwise, linalg, lowered, reductions  # noqa: F401  (importing registers the records)
+from . import decompositions, elementwise, linalg, lowered, matrix_functions, reductions  # noqa: F401  (importing registers the records)
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
 from .lowered import LOWERED, Lowered, register_lowered
