@@ -78,7 +78,7 @@ CHOLESKY = register(Primitive(
     shape=_square_shape("cholesky"), code="_rt.cholesky({m}, {a[0]}, {what})",
     traceable="{m}.linalg.cholesky((({a[0]}) + ({a[0]}).T) / 2)", derivatives=(_d_cholesky,),
     reference=lambda xp, a: xp.linalg.cholesky(_sym_ref(a)), flops=lambda shapes, params: math.ceil(shapes[0][0] ** 3 / 3),
-    spelling=Spelling(latex=r"\operatorname{chol}\left({a[0]}\right)", matrix="chol({a[0]})"),
+    spelling=Spelling(latex=r"\operatorname{{chol}}\left({a[0]}\right)", matrix="chol({a[0]})"),
     doc=("`cholesky(A)`: lower-triangular L with L Lᵀ = A, A symmetric positive definite",
          r"$dL = L\, \Phi(L^{-1} dA\, L^{-\top})$, $\Phi$: the lower triangle, diagonal halved",
          "reads the symmetric part (A + Aᵀ)/2, so the derivative w.r.t. the full A is symmetrized, as "
