@@ -116,8 +116,9 @@ def _vector_shape(name):
     return shape
 
 
-_EIG_NOTE = ("reads the symmetric part (A + Aᵀ)/2 (as JAX); the derivative does not exist at a "
-             "repeated eigenvalue")
+_EIG_NOTE = ("reads the symmetric part (A + Aᵀ)/2 (as JAX); at a repeated eigenvalue no derivative "
+             "exists: like JAX, tcnb then gives the first derivative for the eigenvectors LAPACK picked "
+             "and inf/NaN from the gaps 1/(λ_k - λ_l) beyond")
 
 EIGVALSH = register(Primitive(
     name="eigvalsh", family="decompositions", operands=(_SYM,), shape=_vector_shape("eigvalsh"),
@@ -127,7 +128,7 @@ EIGVALSH = register(Primitive(
     spelling=Spelling(latex=r"\lambda\left({a[0]}\right)", matrix="eigvalsh({a[0]})"),
     doc=("`eigvalsh(A)`: eigenvalues of a symmetric A, ascending",
          r"$\partial \lambda_k / \partial A_{ij} = V_{ik} V_{jk}$ (V: `eigh_vectors(A)`)",
-         _EIG_NOTE + " (the second derivative is infinite there; JAX returns inf/NaN)"),
+         _EIG_NOTE),
     example="A: R[n, n]\nf = eigvalsh(A)"))
 
 EIGH_VECTORS = register(Primitive(
@@ -217,8 +218,8 @@ SVDVALS = register(Primitive(
     spelling=Spelling(latex=r"\sigma\left({a[0]}\right)", matrix="svdvals({a[0]})"),
     doc=("`svdvals(A)`: singular values of a matrix, descending (min(m, n) of them)",
          r"$\partial \sigma_k / \partial A = u_k v_k^\top$ (U, V: `svd_u(A)`, `svd_v(A)`)",
-         "not differentiable where two singular values meet (the first derivative exists at a simple "
-         "zero singular value only up to sign: JAX's convention, u_k v_kᵀ, is used)"),
+         "no derivative where two singular values meet: like JAX, tcnb then gives u_k v_kᵀ for the "
+         "vectors LAPACK picked, and inf/NaN at second order"),
     example="A: R[n, k]\nf = svdvals(A)"))
 
 SVD_U = register(Primitive(
