@@ -34,7 +34,8 @@ def concrete_shape(shape, sizes: dict) -> tuple:
 
 def random_array(shape, rng, dtype=np.float64, kind: str = "normal"):
     """A random array: kind 'normal' (standard normal), 'positive' (uniform in [0.5, 2]),
-    'spd' (symmetric positive definite, well conditioned: B Bᵀ / n + I)."""
+    'spd' (symmetric positive definite, well conditioned: B Bᵀ / n + I), 'symmetric' (eigenvalues
+    about 1, ..., n, well separated), 'triangular' (a well-conditioned lower triangle)."""
     shape = tuple(shape)
     if kind == "normal":
         a = rng.standard_normal(shape)
@@ -45,6 +46,18 @@ def random_array(shape, rng, dtype=np.float64, kind: str = "normal"):
             raise ValueError(f"an spd array needs a square shape, got {shape}")
         b = rng.standard_normal(shape)
         a = b @ b.T / shape[0] + np.eye(shape[0])
+    elif kind == "symmetric":  # well-separated eigenvalues 1, 2, ..., n (jittered), random eigenvectors
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"a symmetric array needs a square shape, got {shape}")
+        n = shape[0]
+        q, _ = np.linalg.qr(rng.standard_normal(shape))
+        w = np.arange(1, n + 1) + rng.uniform(-0.2, 0.2, n)
+        a = (q * w) @ q.T
+        a = (a + a.T) / 2
+    elif kind == "triangular":  # a well-conditioned lower triangle; the upper one is noise (never read)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"a triangular array needs a square shape, got {shape}")
+        a = rng.standard_normal(shape) / np.sqrt(shape[0]) + np.diag(rng.uniform(1.0, 2.0, shape[0]))
     else:
         raise ValueError(kind)
     return np.asarray(a, dtype=dtype)

@@ -46,7 +46,8 @@ def _inputs(rec, f, seed=0):
     arrays = {}
     for arg, op in zip(f.node.args, rec.operands):
         shape = concrete_shape(arg.shape, SIZES)
-        kind = {"invertible": "spd", "spd": "spd"}.get(op.sample, "normal")
+        kind = {"invertible": "spd", "spd": "spd", "symmetric": "symmetric",
+                "triangular": "triangular"}.get(op.sample, "normal")
         arrays[arg.name] = random_array(shape, rng, kind=kind)
     return arrays
 

@@ -231,3 +231,147 @@ def solve(xp, a, b, what="solve"):
         return b / a
     inv(xp, a, what)  # the singularity check needs the inverse's norm (the solved cores are small)
     return xp.linalg.solve(a, b)
+
+
+# ---------------------------------------------------------------------- decompositions
+# The symmetric-input functions (cholesky, eigvalsh, eigh_vectors) read the symmetric part of A, as
+# jax.numpy does; eigenvectors and singular vectors carry a fixed sign (the largest entry of each
+# column of V, resp. U, is positive), so that values and derivatives agree between backends.
+
+def _scipy_linalg(xp):
+    """scipy.linalg for NumPy arrays, cupyx.scipy.linalg for CuPy, None when there is none."""
+    try:
+        if xp.__name__ == "numpy":
+            import scipy.linalg as lin
+        else:
+            import cupyx.scipy.linalg as lin
+    except ImportError:
+        return None
+    return lin
+
+
+def _sym(a):
+    return (a + a.swapaxes(-1, -2)) / 2
+
+
+def _column_signs(xp, v):
+    """+1 / -1 per column: the sign of the column's entry of largest magnitude."""
+    idx = xp.argmax(xp.abs(v), axis=0)
+    s = xp.sign(v[idx, xp.arange(v.shape[1])])
+    return xp.where(s == 0, 1, s)
+
+
+def cholesky(xp, a, what="cholesky"):
+    """Lower-triangular L with L Lᵀ = (A + Aᵀ)/2; NumericalError unless A is positive definite."""
+    _finite(xp, a, what)
+    try:
+        out = xp.linalg.cholesky(_sym(a))
+    except xp.linalg.LinAlgError:
+        out = None
+    if out is None or not bool(xp.isfinite(out).all()):  # CuPy returns NaN instead of raising
+        raise _error("NumericalError", f"{what}: the matrix is not positive definite",
+                     "a symmetric positive definite matrix")
+    return out
+
+
+def solve_triangular(xp, a, b, lower=True, what="solve_triangular"):
+    """x with T x = b, T the lower (upper) triangle of a; NumericalError for a zero diagonal entry."""
+    _finite(xp, a, what)
+    _finite(xp, b, what + " (right-hand side)")
+    d = xp.abs(xp.diagonal(a))
+    if not bool((d > xp.finfo(a.dtype).tiny).all()) or \
+            bool(d.min() < xp.finfo(a.dtype).eps * d.max()):
+        raise _singular(what, "the triangular matrix has a zero (or negligible) diagonal entry")
+    lin = _scipy_linalg(xp)
+    if lin is not None:
+        return lin.solve_triangular(a, b, lower=lower)
+    t = xp.tril(a) if lower else xp.triu(a)
+    return xp.linalg.solve(t, b)
+
+
+def eigvalsh(xp, a, what="eigvalsh"):
+    """Eigenvalues of (A + Aᵀ)/2, ascending."""
+    _finite(xp, a, what)
+    return xp.linalg.eigvalsh(_sym(a))
+
+
+def eigh_vectors(xp, a, what="eigh_vectors"):
+    """Orthonormal eigenvectors of (A + Aᵀ)/2 as columns (ascending eigenvalues), signs fixed."""
+    _finite(xp, a, what)
+    _, v = xp.linalg.eigh(_sym(a))
+    return v * _column_signs(xp, v)
+
+
+def svdvals(xp, a, what="svdvals"):
+    """Singular values, descending."""
+    _finite(xp, a, what)
+    return xp.linalg.svd(a, compute_uv=False)
+
+
+def svd_vectors(xp, a, right=False, what="svd"):
+    """Thin SVD's U (or V, ``right``) with columns signed so that each column of U has its largest
+    entry positive (V's columns flipped with U's)."""
+    _finite(xp, a, what)
+    u, _, vt = xp.linalg.svd(a, full_matrices=False)
+    s = _column_signs(xp, u)
+    return vt.T * s if right else u * s
+
+
+def pinv(xp, a, what="pinv"):
+    """Moore–Penrose pseudo-inverse."""
+    _finite(xp, a, what)
+    return xp.linalg.pinv(a)
+
+
+def _expm_taylor(xp, a):
+    """exp(a) (a stack of matrices) by scaling and squaring a degree-18 Taylor polynomial."""
+    norm = float(xp.abs(a).sum(axis=-2).max()) if a.size else 0.0
+    s = max(0, int(math.ceil(math.log2(norm))) + 1) if norm > 0 else 0
+    b = a / 2.0 ** s
+    eye = xp.eye(a.shape[-1], dtype=a.dtype)
+    out, term = eye + 0 * b, eye + 0 * b
+    for k in range(1, 19):
+        term = term @ b / k
+        out = out + term
+    for _ in range(s):
+        out = out @ out
+    return out
+
+
+def expm(xp, a, what="expm"):
+    """The matrix exponential (a stack of matrices allowed): SciPy's (or CuPy's) Padé
+    approximation, else scaling and squaring in ``xp``."""
+    _finite(xp, a, what)
+    lin = _scipy_linalg(xp)
+    if lin is not None and hasattr(lin, "expm") and (a.ndim == 2 or xp.__name__ == "numpy"):
+        return lin.expm(a)  # (CuPy's takes one matrix, SciPy's a stack too)
+    return _expm_taylor(xp, a)
+
+
+def expm_derivative(xp, a, order=1, what="expm_derivative"):
+    """The dense tensor D[i, j, k1, l1, ..., kp, lp] = ∂^p expm(A)[i, j] / ∂A[k1, l1] ... ∂A[kp, lp].
+
+    Van Loan's block form, for every p-tuple of unit directions E = e_k e_lᵀ at once (a stack of
+    n^(2p) block matrices): the top-right block of expm of the block-bidiagonal matrix with A on the
+    diagonal and E1, ..., Ep above it is the ordered integral of e^(sA) E1 ... Ep; the derivative is
+    its sum over the p! orders.
+    """
+    import itertools
+    n, p = a.shape[-1], int(order)
+    nn = n * n
+    size = (p + 1) * n
+    m = xp.zeros((nn ** p, size, size), dtype=a.dtype)
+    for q in range(p + 1):
+        m[:, q * n:(q + 1) * n, q * n:(q + 1) * n] = a
+    idx = xp.arange(nn ** p)
+    for q in range(p):
+        d = (idx // nn ** (p - 1 - q)) % nn
+        m[idx, q * n + d // n, (q + 1) * n + d % n] = 1
+    top = expm(xp, m, what)[:, :n, p * n:]
+    ordered = xp.moveaxis(top.reshape((n, n) * p + (n, n)), (2 * p, 2 * p + 1), (0, 1))
+    out = None
+    for perm in itertools.permutations(range(p)):
+        axes = (0, 1) + tuple(2 + 2 * perm[q] + r for q in range(p) for r in (0, 1))
+        term = xp.transpose(ordered, axes)
+        out = term if out is None else out + term
+    return xp.ascontiguousarray(out)

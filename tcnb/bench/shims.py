@@ -57,6 +57,16 @@ class FunctionalRuntime:
         return xp.linalg.slogdet(a)[1]
 
     @staticmethod
+    def expm(xp, a, what=None):
+        """Matrix exponential: JAX's, or PyTorch's ``matrix_exp`` (autograd has none)."""
+        if getattr(xp, "__name__", "").startswith("jax"):
+            import jax.scipy.linalg
+            return jax.scipy.linalg.expm(a)
+        if hasattr(xp, "linalg") and hasattr(xp.linalg, "matrix_exp"):
+            return xp.linalg.matrix_exp(a)
+        raise NotImplementedError("expm: this framework has no differentiable matrix exponential")
+
+    @staticmethod
     def full(xp, shape, value, dtype):
         """A constant array of ``shape``."""
         return xp.full(tuple(shape), value, dtype=dtype)

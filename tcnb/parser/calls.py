@@ -84,6 +84,13 @@ def int_arg(r, node, what="an integer"):
     r.fail(node, f"expected {what}")
 
 
+def bool_arg(r, node, what="True or False"):
+    """A literal True or False."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    r.fail(node, f"expected {what}", expected="True or False")
+
+
 def axis_arg(r, e, kwargs, rank, pos=1):
     """The ``axis`` argument (keyword or at position ``pos``): None, an axis or a tuple of axes,
     counted from 0 (an axis from the end becomes a plain index)."""
@@ -138,7 +145,8 @@ def primitive(r, e, kwargs, rec):
             params[p.name] = axis
         else:
             node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
-            params[p.name] = p.default if node is None else int_arg(r, node, f"an integer {p.name}")
+            read = bool_arg if p.kind == "bool" else int_arg
+            params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
         return Prod.of(rec.make([a.node() for a in args], params))
     except TcnbError as err:

@@ -2,7 +2,9 @@
 
 - ``elementwise.py``: functions applied entry by entry (SymPy formulas in ``t``);
 - ``binary.py``: element-wise functions of several tensors (logaddexp, arctan2: formulas in ``t, t1``);
-- ``linalg.py``: inv, det, logdet, solve;
+- ``linalg.py``: inv, det, logdet, solve, solve_triangular, tril, triu, pinv, kron;
+- ``decompositions.py``: cholesky, eigvalsh, eigh_vectors, svdvals, svd_u, svd_v;
+- ``matrix_functions.py``: expm, expm_derivative, matrix_power;
 - ``reductions.py``: softmax, logsumexp;
 - ``selection.py``: max, min, maximum, minimum, where, clip (JAX's conventions at ties);
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
@@ -12,7 +14,7 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import binary, elementwise, linalg, lowered, reductions, selection  # noqa: F401  (importing registers the records)
+from . import binary, decompositions, elementwise, linalg, lowered, matrix_functions, reductions, selection  # noqa: F401
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .binary import BINARY_FUNCTIONS, register_binary
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise

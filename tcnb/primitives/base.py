@@ -23,7 +23,8 @@ RELATIONS = {">": ">", ">=": r"\geq", "<": "<", "<=": r"\leq"}
 @dataclass(frozen=True)
 class Operand:
     """One tensor operand: its name in messages and docs, the ranks it may have, and what inputs the
-    generated tests draw for it ("any", "invertible": well-conditioned square, "spd")."""
+    generated tests draw for it ("any", "invertible": well-conditioned square, "spd", "symmetric":
+    symmetric with well-separated eigenvalues, "triangular": well-conditioned lower triangular)."""
     name: str
     ranks: tuple = (0, 1, 2, 3, 4)
     sample: str = "any"
@@ -39,7 +40,12 @@ class Param:
     """
     name: str
     default: object = None
-    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "int"; "comparison"
+    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "int"; "bool"; "comparison"
+
+    @property
+    def kind_text(self) -> str:
+        """What a value of this kind is, for messages: "an integer", "a bool"."""
+        return {"bool": "a bool (True or False)"}.get(self.kind, "an integer")
 
 
 @dataclass(frozen=True)

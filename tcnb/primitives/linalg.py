@@ -1,4 +1,4 @@
-"""Linear-algebra primitives: inv, det, logdet, solve.
+"""Linear-algebra primitives: inv, det, logdet, solve, solve_triangular, tril, triu, pinv, kron.
 
 Local partials are tensors over IR nodes (reference §4): d inv(A)[i,j] / dA[k,l] = -C[i,k] C[l,j]
 with C = inv(A), and so on. The inverse they use is the same hash-consed node as a user's ``inv(A)``,
@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 from .. import ir
-from .base import Operand, Primitive, Spelling, register, square
+from ..errors import ShapeError
+from .base import Operand, Param, Primitive, Spelling, register, square
 
 _MATRIX = Operand("A", ranks=(2,), sample="invertible")
 
@@ -80,7 +81,6 @@ def _solve_shape(shapes, params):
     a, b = shapes
     square("solve", a)
     if b[0] != a[0]:
-        from ..errors import ShapeError
         raise ShapeError(f"solve(A, B): B has {b[0]} rows but A is {a[0]} x {a[1]}",
                          expected=f"B with {a[0]} rows")
     return (a[1],) + tuple(b[1:])
@@ -118,3 +118,176 @@ SOLVE = register(Primitive(
          r"($X = A^{-1} B$)",
          "`NumericalError` when A is singular to working precision"),
     example="A: R[n, n]\nB: R[n, k]\nf = solve(A, B)"))
+
+
+
+# ------------------------------------------------------------------ triangles
+
+def _tri_shape(name):
+    def shape(shapes, params):
+        if len(shapes[0]) != 2:
+            raise ShapeError(f"{name} needs a matrix, got rank {len(shapes[0])}", expected="a matrix (rank 2)")
+        return shapes[0]
+    return shape
+
+
+def _d_tri(name):
+    def rule(node):
+        # d tril(A)[i, j] / dA[k, l] = M[i, j] δ[i, k] δ[j, l], M = tril(ones): a mask, kept as a node
+        m, n = node.shape
+        mask = TRI[name].make((ir.Const.make(1.0, (m, n)),), dict(node.params))
+        return ir.Einsum.make([mask, ir.Delta.make([m]), ir.Delta.make([n])], [("i", "j"), ("i", "k"), ("j", "l")],
+                              ("i", "j", "k", "l"))
+    return rule
+
+
+TRI = {}
+for _name, _below in (("tril", True), ("triu", False)):
+    TRI[_name] = register(Primitive(
+        name=_name, family="linalg", operands=(Operand("A", ranks=(2,)),), params=(Param("k", 0, "int"),),
+        shape=_tri_shape(_name), code=f"{{m}}.{_name}({{a[0]}}, {{k}})", derivatives=(_d_tri(_name),),
+        reference=(lambda f: lambda xp, a, k=0: getattr(xp, f)(a, k))(_name),
+        flops=lambda shapes, params: 1,
+        spelling=Spelling(latex=r"\operatorname{{" + _name + r"}}_{{{k}}}\left({a[0]}\right)",
+                          matrix=_name + "({a[0]}, {k})"),
+        doc=(f"`{_name}(A, k=0)`: the entries {'on and below' if _below else 'on and above'} diagonal k, "
+             "zeros elsewhere", rf"$\partial\, \mathrm{{{_name}}}(A)_{{ij}} / \partial A_{{kl}} = "
+             rf"M_{{ij}} \delta_{{ik}} \delta_{{jl}}$, M = {_name}(ones)", "as NumPy's; k > 0 above the diagonal"),
+        example=f"A: R[n, n]\nf = {_name}(A{', -1' if _below else ''})"))
+
+
+def tri_mask(n, lower: bool, k: int = 0) -> ir.Node:
+    """The 0/1 matrix tril(ones) (lower) or triu(ones), as a node (for other records' rules)."""
+    return TRI["tril" if lower else "triu"].make((ir.Const.make(1.0, (n, n)),), {"k": k})
+
+
+# ------------------------------------------------------------------ triangular solves
+
+def _solve_tri_shape(shapes, params):
+    a, b = shapes
+    square("solve_triangular", a, "L")
+    if b[0] != a[0]:
+        raise ShapeError(f"solve_triangular(L, B): B has {b[0]} rows but L is {a[0]} x {a[1]}",
+                         expected=f"B with {a[0]} rows")
+    return tuple(b)
+
+
+def triangular_inverse(L, lower=True) -> ir.Node:
+    """The inverse of the triangle of L as the node solve_triangular(L, I)."""
+    return SOLVE_TRIANGULAR.make((L, ir.Delta.make([L.shape[0]])), {"lower": lower})
+
+
+def _d_solve_tri_l(node):
+    # X = T⁻¹B, T = tril(L): dX[i, r] / dL[k, l] = -T⁻¹[i, k] X[l, r] M[k, l] (M: the triangle's mask)
+    L = node.args[0]
+    lower = dict(node.params).get("lower", True)
+    r = tuple(("r", q) for q in range(node.rank - 1))
+    return ir.Einsum.make([triangular_inverse(L, lower), node, tri_mask(L.shape[0], lower), ir.Const.make(-1.0)],
+                          [("i", "k"), ("l",) + r, ("k", "l"), ()], ("i",) + r + ("k", "l"))
+
+
+def _d_solve_tri_b(node):
+    L = node.args[0]
+    r = tuple(("r", q) for q in range(node.rank - 1))
+    s = tuple(("s", q) for q in range(node.rank - 1))
+    ops, ins = [triangular_inverse(L, dict(node.params).get("lower", True))], [("i", "k")]
+    if r:
+        ops.append(ir.Delta.make(node.shape[1:]))
+        ins.append(r + s)
+    return ir.Einsum.make(ops, ins, ("i",) + r + ("k",) + s)
+
+
+def _solve_tri_ref(xp, a, b, lower=True):
+    return xp.linalg.solve(xp.tril(a) if lower else xp.triu(a), b)
+
+
+SOLVE_TRIANGULAR = register(Primitive(
+    name="solve_triangular", family="linalg",
+    operands=(Operand("L", ranks=(2,), sample="triangular"), Operand("B", ranks=(1, 2))),
+    params=(Param("lower", True, "bool"),), shape=_solve_tri_shape,
+    code="_rt.solve_triangular({m}, {a[0]}, {a[1]}, {lower}, {what})",
+    traceable="{m}.linalg.solve({m}.tril({a[0]}) if {lower} else {m}.triu({a[0]}), {a[1]})",
+    derivatives=(_d_solve_tri_l, _d_solve_tri_b), reference=_solve_tri_ref,
+    flops=lambda shapes, params: shapes[0][0] ** 2 * max(1, math.prod(shapes[1][1:])),
+    spelling=Spelling(latex="{w[0]}^{{-1}} {w[1]}", matrix="solve_triangular({a[0]}, {a[1]})"),
+    doc=("`solve_triangular(L, B, lower=True)`: $T^{-1} B$, T the lower (upper) triangle of L",
+         r"$\partial X / \partial B = T^{-1} \otimes I$, $\partial X_{ir} / \partial L_{kl} = "
+         r"-(T^{-1})_{ik} X_{lr} M_{kl}$ (M the triangle's 0/1 mask)",
+         "the other triangle of L is not read (its derivative is 0, as SciPy and JAX); `NumericalError` "
+         "for a zero diagonal entry"),
+    example="L: R[n, n]\nB: R[n, k]\nf = solve_triangular(L, B)"))
+
+
+# ------------------------------------------------------------------ pseudo-inverse
+
+def _d_pinv(node):
+    # P = A⁺ (A: m x n, full rank): dP = -P dA P + P Pᵀ dAᵀ (I - A P) + (I - P A) dAᵀ Pᵀ P
+    P, A = node, node.arg
+    m, n = A.shape
+    E = ir.Einsum.make
+    minus = ir.Const.make(-1.0)
+    q_m = ir.add(ir.Delta.make([m]), E([A, P, minus], [("a", "c"), ("c", "j"), ()], ("a", "j")))
+    q_n = ir.add(ir.Delta.make([n]), E([P, A, minus], [("i", "c"), ("c", "b"), ()], ("i", "b")))
+    out = ("i", "j", "a", "b")
+    return ir.add(E([P, P, minus], [("i", "a"), ("b", "j"), ()], out),
+                  E([P, P, q_m], [("i", "c"), ("b", "c"), ("a", "j")], out),
+                  E([q_n, P, P], [("i", "b"), ("c", "a"), ("c", "j")], out))
+
+
+def _pinv_shape(shapes, params):
+    return (shapes[0][1], shapes[0][0])
+
+
+PINV = register(Primitive(
+    name="pinv", family="linalg", operands=(Operand("A", ranks=(2,)),), shape=_pinv_shape,
+    code="_rt.pinv({m}, {a[0]}, {what})", traceable="{m}.linalg.pinv({a[0]})", derivatives=(_d_pinv,),
+    reference=lambda xp, a: xp.linalg.pinv(a),
+    flops=lambda shapes, params: 10 * math.prod(shapes[0]) * min(shapes[0]),
+    spelling=Spelling(latex="{w[0]}^{{+}}", matrix="{w[0]}⁺", text="pinv({a[0]})"),
+    doc=("`pinv(A)`: Moore–Penrose pseudo-inverse, A any matrix",
+         r"$dA^+ = -A^+ dA\, A^+ + A^+ A^{+\top} dA^\top (I - A A^+) + (I - A^+ A)\, dA^\top A^{+\top} A^+$",
+         "the derivative holds where the rank is locally constant (full-rank A); singular values below "
+         "NumPy's cutoff count as 0, as `numpy.linalg.pinv`"),
+    example="A: R[n, k]\nf = pinv(A)"))
+
+
+# ------------------------------------------------------------------ Kronecker product
+
+def _kron_shape(shapes, params):
+    (m, n), (p, q) = shapes
+    return (m * p, n * q)
+
+
+def _kron_of(a, b):
+    return KRON.make((a, b))
+
+
+def _d_kron_a(node):
+    # K[r, s] = A[r // p, s // q] B[r % p, s % q]: dK[r, s] / dA[a, b] = [r // p = a] [s // q = b] B[r % p, s % q]
+    A, B = node.args
+    (m, n), (p, q) = A.shape, B.shape
+    rows = _kron_of(ir.Delta.make([m]), ir.Const.make(1.0, (p, 1)))     # [r // p = a]
+    cols = _kron_of(ir.Delta.make([n]), ir.Const.make(1.0, (q, 1)))     # [s // q = b]
+    tiled = _kron_of(ir.Const.make(1.0, (m, n)), B)                     # B[r % p, s % q]
+    return ir.Einsum.make([rows, cols, tiled], [("r", "a"), ("s", "b"), ("r", "s")], ("r", "s", "a", "b"))
+
+
+def _d_kron_b(node):
+    A, B = node.args
+    (m, n), (p, q) = A.shape, B.shape
+    rows = _kron_of(ir.Const.make(1.0, (m, 1)), ir.Delta.make([p]))     # [r % p = c]
+    cols = _kron_of(ir.Const.make(1.0, (n, 1)), ir.Delta.make([q]))     # [s % q = d]
+    spread = _kron_of(A, ir.Const.make(1.0, (p, q)))                     # A[r // p, s // q]
+    return ir.Einsum.make([rows, cols, spread], [("r", "c"), ("s", "d"), ("r", "s")], ("r", "s", "c", "d"))
+
+
+KRON = register(Primitive(
+    name="kron", family="linalg", operands=(Operand("A", ranks=(2,)), Operand("B", ranks=(2,))),
+    shape=_kron_shape, code="{m}.kron({a[0]}, {a[1]})", derivatives=(_d_kron_a, _d_kron_b),
+    reference=lambda xp, a, b: xp.kron(a, b), flops=lambda shapes, params: math.prod(_kron_shape(shapes, params)),
+    spelling=Spelling(latex=r"{w[0]} \otimes {w[1]}", matrix="{w[0]} ⊗ {w[1]}", text="kron({a[0]}, {a[1]})"),
+    doc=("`kron(A, B)`: Kronecker product of two matrices",
+         r"$\partial K_{(ik)(jl)} / \partial A_{ab} = \delta_{ia}\delta_{jb} B_{kl}$ (and alike for B)",
+         "the partials are products of 0/1 Kronecker factors (I ⊗ 1, 1 ⊗ B), dense: with symbolic "
+         "sizes the row index r = p i + k is not an integer-affine map"),
+    example="A: R[m, n]\nB: R[k, k]\nf = kron(A, B)"))

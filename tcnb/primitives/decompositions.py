@@ -1,0 +1,246 @@
+"""Decompositions: cholesky, eigvalsh (with eigh_vectors), svdvals (with svd_u, svd_v).
+
+Their local partials are tensors over IR nodes, like linalg.py's: the eigenvalues' partial is a
+product of the eigenvectors, the eigenvectors' partial uses the eigenvalue gaps, and so on, so a
+Hessian differentiates these rules again with no rule of its own.
+
+Conventions (those of jax.numpy, whose derivatives the tests compare with):
+
+- ``cholesky``, ``eigvalsh`` and ``eigh_vectors`` read the *symmetric part* (A + Aᵀ)/2 of A. Their
+  derivative with respect to the full matrix is therefore symmetric: d/dA of a function of
+  cholesky(A) equals JAX's (which symmetrizes too), and NumPy's lower-triangle-only reading is
+  what you get for the derivative along symmetric directions dA = dAᵀ.
+- Eigenvalues ascend, singular values descend. Eigenvectors and singular vectors have a fixed
+  sign: the entry of largest magnitude of each column of V (eigh), resp. U (svd), is positive.
+- The derivatives of eigenvectors, and of eigenvalues beyond the first, do not exist at repeated
+  eigenvalues (resp. singular values): the gaps 1/(λ_k - λ_l) are infinite there, and the values
+  come out inf/NaN, as JAX's do.
+"""
+from __future__ import annotations
+
+import math
+
+import sympy
+
+from .. import ir
+from ..errors import ShapeError
+from .base import Operand, Primitive, Spelling, register, square
+from .linalg import tri_mask, triangular_inverse
+
+E = ir.Einsum.make
+_SYM = Operand("A", ranks=(2,), sample="symmetric")
+
+
+def _square_shape(name):
+    def shape(shapes, params):
+        square(name, shapes[0])
+        return shapes[0]
+    return shape
+
+
+def _gap_inverse(x: ir.Node) -> ir.Node:
+    """F[l, k] = 1 / (x[k] - x[l]) off the diagonal, 0 on it."""
+    n = x.shape[0]
+    ones = ir.Const.make(1.0, (n,))
+    delta = ir.Delta.make([n])
+    gaps = ir.add(E([x, ones], [("k",), ("l",)], ("l", "k")),
+                  E([x, ones, ir.Const.make(-1.0)], [("l",), ("k",), ()], ("l", "k")), delta)
+    return ir.add(ir.Elementwise.make(1 / ir.T, gaps), ir.neg(delta))
+
+
+def _sym_ref(a):
+    return (a + a.T) / 2
+
+
+def _signs(xp, v):
+    idx = xp.argmax(xp.abs(v), axis=0)
+    s = xp.sign(v[idx, xp.arange(v.shape[1])])
+    return xp.where(s == 0, 1, s)
+
+
+# ------------------------------------------------------------------ Cholesky
+
+def _d_cholesky(node):
+    # dL = L Φ(W dA Wᵀ), W = L⁻¹, Φ: the lower triangle with the diagonal halved, dA symmetrized:
+    # dL[i, j] / dA[a, b] = ½ Σ_p L[i, p] φ[p, j] (W[p, a] W[j, b] + W[p, b] W[j, a])
+    L = node
+    n = L.shape[0]
+    W = triangular_inverse(L, True)
+    phi = ir.add(tri_mask(n, True, -1), ir.scale(ir.Delta.make([n]), 0.5))
+    half = ir.Const.make(0.5)
+    out = ("i", "j", "a", "b")
+    return ir.add(E([L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "a"), ("j", "b"), ()], out),
+                  E([L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "b"), ("j", "a"), ()], out))
+
+
+CHOLESKY = register(Primitive(
+    name="cholesky", family="decompositions", operands=(Operand("A", ranks=(2,), sample="spd"),),
+    shape=_square_shape("cholesky"), code="_rt.cholesky({m}, {a[0]}, {what})",
+    traceable="{m}.linalg.cholesky((({a[0]}) + ({a[0]}).T) / 2)", derivatives=(_d_cholesky,),
+    reference=lambda xp, a: xp.linalg.cholesky(_sym_ref(a)), flops=lambda shapes, params: math.ceil(shapes[0][0] ** 3 / 3),
+    spelling=Spelling(latex=r"\operatorname{{chol}}\left({a[0]}\right)", matrix="chol({a[0]})"),
+    doc=("`cholesky(A)`: lower-triangular L with L Lᵀ = A, A symmetric positive definite",
+         r"$dL = L\, \Phi(L^{-1} dA\, L^{-\top})$, $\Phi$: the lower triangle, diagonal halved",
+         "reads the symmetric part (A + Aᵀ)/2, so the derivative w.r.t. the full A is symmetrized, as "
+         "JAX's; `NumericalError` unless A is positive definite"),
+    example="A: R[n, n]\nf = cholesky(A)"))
+
+
+# ------------------------------------------------------------------ symmetric eigenproblem
+
+def _d_eigvalsh(node):
+    # dλ_k / dA[a, b] = V[a, k] V[b, k]
+    V = EIGH_VECTORS.make((node.arg,))
+    return E([V, V], [("a", "k"), ("b", "k")], ("k", "a", "b"))
+
+
+def _d_eigh_vectors(node):
+    # dV = V (F ∘ (Vᵀ dA V)), F[l, k] = 1/(λ_k - λ_l), dA symmetrized
+    V = node
+    F = _gap_inverse(EIGVALSH.make((node.arg,)))
+    half = ir.Const.make(0.5)
+    out = ("i", "k", "a", "b")
+    return ir.add(E([V, F, V, V, half], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ()], out),
+                  E([V, F, V, V, half], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ()], out))
+
+
+def _eigh_vectors_ref(xp, a):
+    _, v = xp.linalg.eigh(_sym_ref(a))
+    return v * _signs(xp, v)
+
+
+def _vector_shape(name):
+    def shape(shapes, params):
+        square(name, shapes[0])
+        return shapes[0][:1]
+    return shape
+
+
+_EIG_NOTE = ("reads the symmetric part (A + Aᵀ)/2 (as JAX); at a repeated eigenvalue no derivative "
+             "exists: like JAX, tcnb then gives the first derivative for the eigenvectors LAPACK picked "
+             "and inf/NaN from the gaps 1/(λ_k - λ_l) beyond")
+
+EIGVALSH = register(Primitive(
+    name="eigvalsh", family="decompositions", operands=(_SYM,), shape=_vector_shape("eigvalsh"),
+    code="_rt.eigvalsh({m}, {a[0]}, {what})", traceable="{m}.linalg.eigvalsh((({a[0]}) + ({a[0]}).T) / 2)",
+    derivatives=(_d_eigvalsh,), reference=lambda xp, a: xp.linalg.eigvalsh(_sym_ref(a)),
+    flops=lambda shapes, params: math.ceil(4 * shapes[0][0] ** 3 / 3),
+    spelling=Spelling(latex=r"\lambda\left({a[0]}\right)", matrix="eigvalsh({a[0]})"),
+    doc=("`eigvalsh(A)`: eigenvalues of a symmetric A, ascending",
+         r"$\partial \lambda_k / \partial A_{ij} = V_{ik} V_{jk}$ (V: `eigh_vectors(A)`)",
+         _EIG_NOTE),
+    example="A: R[n, n]\nf = eigvalsh(A)"))
+
+EIGH_VECTORS = register(Primitive(
+    name="eigh_vectors", family="decompositions", operands=(_SYM,), shape=_square_shape("eigh_vectors"),
+    code="_rt.eigh_vectors({m}, {a[0]}, {what})", traceable="{m}.linalg.eigh((({a[0]}) + ({a[0]}).T) / 2)[1]",
+    derivatives=(_d_eigh_vectors,), reference=_eigh_vectors_ref,
+    flops=lambda shapes, params: 9 * shapes[0][0] ** 3,
+    spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="eigh_vectors({a[0]})"),
+    doc=("`eigh_vectors(A)`: orthonormal eigenvectors (columns) of a symmetric A, eigenvalues ascending",
+         r"$dV = V (F \circ V^\top dA\, V)$, $F_{lk} = 1/(\lambda_k - \lambda_l)$, $F_{kk} = 0$",
+         _EIG_NOTE + "; each column's entry of largest magnitude is positive (the traced baselines "
+         "leave LAPACK's signs)"),
+    example="A: R[n, n]\nf = eigh_vectors(A)"))
+
+
+# ------------------------------------------------------------------ singular values
+
+def _svd_shape(name, part):
+    def shape(shapes, params):
+        if len(shapes[0]) != 2:
+            raise ShapeError(f"{name} needs a matrix, got rank {len(shapes[0])}", expected="a matrix (rank 2)")
+        m, n = shapes[0]
+        r = sympy.Min(m, n)
+        return {"s": (r,), "u": (m, r), "v": (n, r)}[part]
+    return shape
+
+
+def _svd_nodes(A):
+    return SVDVALS.make((A,)), SVD_U.make((A,)), SVD_V.make((A,))
+
+
+def _d_svdvals(node):
+    # dσ_k / dA[a, b] = U[a, k] V[b, k]
+    _, U, V = _svd_nodes(node.arg)
+    return E([U, V], [("a", "k"), ("b", "k")], ("k", "a", "b"))
+
+
+def _svd_parts(A):
+    s, U, V = _svd_nodes(A)
+    F = _gap_inverse(ir.Elementwise.make(ir.T ** 2, s))   # 1/(σ_k² - σ_l²)
+    return s, U, V, F, ir.Elementwise.make(1 / ir.T, s)
+
+
+def _complement(Q):
+    """I - Q Qᵀ (the projector onto the complement of Q's columns)."""
+    m = Q.shape[0]
+    return ir.add(ir.Delta.make([m]), E([Q, Q, ir.Const.make(-1.0)], [("i", "c"), ("a", "c"), ()], ("i", "a")))
+
+
+def _d_svd_u(node):
+    # dU = U (F ∘ [Uᵀ dA V S + S Vᵀ dAᵀ U]) + (I - U Uᵀ) dA V S⁻¹
+    s, U, V, F, inv_s = _svd_parts(node.arg)
+    out = ("i", "k", "a", "b")
+    return ir.add(E([U, F, U, V, s], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ("k",)], out),
+                  E([U, F, s, V, U], [("i", "l"), ("l", "k"), ("l",), ("b", "l"), ("a", "k")], out),
+                  E([_complement(U), V, inv_s], [("i", "a"), ("b", "k"), ("k",)], out))
+
+
+def _d_svd_v(node):
+    # dV = V (F ∘ [S Uᵀ dA V + Vᵀ dAᵀ U S]) + (I - V Vᵀ) dAᵀ U S⁻¹
+    s, U, V, F, inv_s = _svd_parts(node.arg)
+    out = ("i", "k", "a", "b")
+    return ir.add(E([V, F, s, U, V], [("i", "l"), ("l", "k"), ("l",), ("a", "l"), ("b", "k")], out),
+                  E([V, F, V, U, s], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ("k",)], out),
+                  E([_complement(V), U, inv_s], [("i", "b"), ("a", "k"), ("k",)], out))
+
+
+def _svd_ref(part):
+    def ref(xp, a):
+        u, s, vt = xp.linalg.svd(a, full_matrices=False)
+        sg = _signs(xp, u)
+        return u * sg if part == "u" else vt.T * sg
+    return ref
+
+
+def _svd_flops(shapes, params):
+    m, n = shapes[0]
+    return 4 * m * n * min(m, n) + 8 * min(m, n) ** 3
+
+
+_SVD_NOTE = "the derivative does not exist at a repeated or (for U, V) zero singular value"
+
+SVDVALS = register(Primitive(
+    name="svdvals", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svdvals", "s"),
+    code="_rt.svdvals({m}, {a[0]}, {what})", traceable="{m}.linalg.svd({a[0]}, compute_uv=False)",
+    derivatives=(_d_svdvals,), reference=lambda xp, a: xp.linalg.svd(a, compute_uv=False), flops=_svd_flops,
+    spelling=Spelling(latex=r"\sigma\left({a[0]}\right)", matrix="svdvals({a[0]})"),
+    doc=("`svdvals(A)`: singular values of a matrix, descending (min(m, n) of them)",
+         r"$\partial \sigma_k / \partial A = u_k v_k^\top$ (U, V: `svd_u(A)`, `svd_v(A)`)",
+         "no derivative where two singular values meet: like JAX, tcnb then gives u_k v_kᵀ for the "
+         "vectors LAPACK picked, and inf/NaN at second order"),
+    example="A: R[n, k]\nf = svdvals(A)"))
+
+SVD_U = register(Primitive(
+    name="svd_u", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svd_u", "u"),
+    code="_rt.svd_vectors({m}, {a[0]}, False, {what})",
+    traceable="{m}.linalg.svd({a[0]}, full_matrices=False)[0]", derivatives=(_d_svd_u,),
+    reference=_svd_ref("u"), flops=_svd_flops,
+    spelling=Spelling(latex=r"U\left({a[0]}\right)", matrix="svd_u({a[0]})"),
+    doc=("`svd_u(A)`: left singular vectors of the thin SVD (columns, σ descending)",
+         r"$dU = U (F \circ [U^\top dA V S + S V^\top dA^\top U]) + (I - U U^\top) dA\, V S^{-1}$, "
+         r"$F_{lk} = 1/(\sigma_k^2 - \sigma_l^2)$",
+         _SVD_NOTE + "; each column of U has its entry of largest magnitude positive"),
+    example="A: R[n, k]\nf = svd_u(A)"))
+
+SVD_V = register(Primitive(
+    name="svd_v", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svd_v", "v"),
+    code="_rt.svd_vectors({m}, {a[0]}, True, {what})",
+    traceable="{m}.linalg.svd({a[0]}, full_matrices=False)[2].T", derivatives=(_d_svd_v,),
+    reference=_svd_ref("v"), flops=_svd_flops,
+    spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="svd_v({a[0]})"),
+    doc=("`svd_v(A)`: right singular vectors of the thin SVD (columns), A = U diag(σ) Vᵀ",
+         r"$dV = V (F \circ [S U^\top dA V + V^\top dA^\top U S]) + (I - V V^\top) dA^\top U S^{-1}$",
+         _SVD_NOTE + "; signed together with U's columns"),
+    example="A: R[n, k]\nf = svd_v(A)"))
