@@ -77,7 +77,7 @@ class NodeCode(Visitor):
 
     def visit_General(self, n: ir.General) -> str:
         return lookup(n.name).code_of([self.value(a) for a in n.args], n.params, self.xp, self.traceable,
-                                      _what(n))
+                                      _what(n), self.spell.shape(n.shape))
 
     def visit_Einsum(self, n: ir.Einsum) -> str:
         spell = self.spell

@@ -235,6 +235,11 @@ class Einsum(Node):
                     changed = True
                     break
         operands, ins, out = eliminate_deltas(operands, ins, out, label_dims)
+        applied = _apply_linear_of_unit(operands, ins, out)
+        if applied is not None:  # L(δ) met a tensor: L (or its transpose) applied to it, no δ formed
+            ops, lbl = applied
+            return cls.make(ops + ([Const.make(coef)] if coef != 1.0 else []), lbl + ([()] if coef != 1.0 else []),
+                            out)
         # fold scalar constants; a constant tensor whose labels all appear elsewhere is a scalar too
         keep_ops, keep_ins = [], []
         for idx, (op, labels) in enumerate(zip(operands, ins)):
@@ -284,6 +289,61 @@ class Einsum(Node):
         """The same contraction of other operands (simplified as by ``make``)."""
         return Einsum.make(list(children), self.ins, self.out)
 
+
+
+# ------------------------------------------------ linear general functions of a unit tensor
+
+# name -> (apply, transpose): a *linear* general function L (reshape, cumsum) whose local partial is
+# L applied to a unit tensor, G = L(δ) with axes (L's output axes O, the operand's axes P). Where G
+# meets one other tensor T over all of P, Σ_P G[O, P] T[P, Q] = L(T)[O, Q]: ``apply(g, t)`` gets T
+# with P first and returns that; over all of O, Σ_O T[Q, O] G[O, P] = Lᵀ(T)[Q, P]: ``transpose(g,
+# t)`` gets T with O last; either returns None to decline. So tangents and adjoints are reshaped / cumulated, never multiplied by a
+# dense selection matrix. Records register here (tcnb/primitives), the IR knows no names.
+LINEAR_OF_UNIT: dict = {}
+
+
+def register_linear_of_unit(name: str, apply, transpose_rule) -> None:
+    """Declare the general function ``name`` linear, with its action and its transpose's (above)."""
+    LINEAR_OF_UNIT[name] = (apply, transpose_rule)
+
+
+def _linear_of_unit(op) -> bool:
+    from .nodes import General
+    return (isinstance(op, General) and op.name in LINEAR_OF_UNIT and len(op.args) == 1
+            and isinstance(op.args[0], Delta) and not op.args[0].dense)
+
+
+def _apply_linear_of_unit(operands, ins, out):
+    """(operands, ins) with one L(δ) contracted into the tensor it meets (see LINEAR_OF_UNIT), or None."""
+    for k, op in enumerate(operands):
+        if not _linear_of_unit(op):
+            continue
+        r = len(op.args[0].dims)
+        labels = ins[k]
+        for side, own in (("apply", labels[len(labels) - r:]), ("transpose", labels[:len(labels) - r])):
+            if not own or len(set(own)) != len(own) or set(own) & set(out):
+                continue
+            others = labels[:len(labels) - r] if side == "apply" else labels[len(labels) - r:]
+            if set(own) & set(others):
+                continue
+            users = [j for j, s in enumerate(ins) if j != k and set(s) & set(own)]
+            if len(users) != 1:
+                continue
+            j = users[0]
+            t, tl = operands[j], ins[j]
+            if len(set(tl)) != len(tl) or not set(own) <= set(tl):
+                continue
+            rest = tuple(l for l in tl if l not in own)
+            order = own + rest if side == "apply" else rest + own
+            t = transpose(t, tuple(tl.index(l) for l in order))
+            apply, trans = LINEAR_OF_UNIT[op.name]
+            result = apply(op, t) if side == "apply" else trans(op, t)
+            if result is None:  # the rule declines (a partial not of the form it produces)
+                continue
+            new_labels = others + rest if side == "apply" else rest + others
+            keep = [q for q in range(len(operands)) if q not in (j, k)]
+            return [operands[q] for q in keep] + [result], [ins[q] for q in keep] + [tuple(new_labels)]
+    return None
 
 
 def _carries_delta(node: Node) -> bool:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 
+import sympy
+
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import elementwise_formula, formula_arity, formula_body
 from ..primitives import LOWERED, REGISTRY
+from ..primitives.shapes import keep_axes
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
 
@@ -115,6 +118,8 @@ def primitive(r, e, kwargs, rec):
     comparison ``u > v`` where the record has a comparison parameter: two operands), then parameters
     by position or keyword."""
     refuse_in_index_notation(r, e, rec.name)
+    keep = bool_arg(r, kwargs.pop("keepdims"), "keepdims=True or False") if rec.keepdims and "keepdims" in kwargs \
+        else False
     relation = [p for p in rec.params if p.kind == "comparison"]
     plain = [p for p in rec.params if p.kind != "comparison"]
     names = [p.name for p in plain]
@@ -138,7 +143,10 @@ def primitive(r, e, kwargs, rec):
         pos = nargs + k
         if p.name in kwargs and len(e.args) > pos:
             r.fail(e, f"{rec.name}: {p.name} given twice")
-        if p.kind == "axis":
+        if p.kind == "shape":
+            node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
+            params[p.name] = None if node is None else shape_arg(r, node, args[0].shape, rec.name)
+        elif p.kind == "axis":
             axis = axis_arg(r, e, kwargs, len(args[0].out), pos)
             if isinstance(axis, tuple):
                 r.fail(e, f"{rec.name} over several axes is not supported", expected="one axis or None")
@@ -148,9 +156,37 @@ def primitive(r, e, kwargs, rec):
             read = bool_arg if p.kind == "bool" else int_arg
             params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
-        return Prod.of(rec.make([a.node() for a in args], params))
+        node = rec.make([a.node() for a in args], params)
+        if keep:
+            node = keep_axes(node, args[0].shape, dict(node.params).get("axis"))
+        return Prod.of(node)
     except TcnbError as err:
         raise r.src.locate(err, e) from None
+
+
+def shape_arg(r, node, source, name="reshape"):
+    """A target shape: a tuple of dimensions (or one dimension), one of them possibly -1, which is
+    inferred from the ``source`` shape's size (it must divide it exactly)."""
+    elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+    dims, unknown = [], None
+    for el in elts:
+        if isinstance(el, ast.UnaryOp) and isinstance(el.op, ast.USub) and isinstance(el.operand, ast.Constant) \
+                and el.operand.value == 1:
+            if unknown is not None:
+                r.fail(el, f"{name}: only one dimension may be -1", expected="one -1 at most")
+            unknown = len(dims)
+            dims.append(None)
+        else:
+            dims.append(r.scope.dimension(el))
+    if unknown is not None:
+        total = sympy.Mul(*source) if source else sympy.Integer(1)
+        rest = sympy.Mul(*[d for d in dims if d is not None])
+        inferred = sympy.cancel(total / rest)
+        if not inferred.is_polynomial() or sympy.fraction(sympy.together(inferred))[1] != 1:
+            r.fail(node, f"{name}: -1 would be {inferred}, which is not a dimension",
+                   expected=f"dimensions whose product divides {total}", cls=ShapeError)
+        dims[unknown] = sympy.expand(inferred)
+    return tuple(dims)
 
 
 _RELATIONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
@@ -207,6 +243,22 @@ class Call:
     def dims(self) -> tuple:
         """Every argument read as a dimension (``eye(n)``, ``ones(m, n)``)."""
         return tuple(self.reader.scope.dimension(a) for a in self.node.args)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """The keyword ``name`` as a literal bool (``keepdims=True``), or ``default``."""
+        node = self.kwargs.get(name)
+        return default if node is None else bool_arg(self.reader, node, f"{name}=True or False")
+
+    def integers(self, k: int, keyword: str | None = None, default=None):
+        """Argument ``k`` (or the keyword) as a literal int or a tuple of ints; ``default`` if absent."""
+        node = self.kwargs.get(keyword) if keyword else None
+        if node is None:
+            node = self.node.args[k] if k < len(self.node.args) else None
+        if node is None or (isinstance(node, ast.Constant) and node.value is None):
+            return default
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(int_arg(self.reader, el, "an integer") for el in node.elts)
+        return int_arg(self.reader, node, "an integer")
 
     def string(self, k: int):
         """Argument ``k`` if it is a literal string, else None."""

@@ -5,7 +5,9 @@
 - ``linalg.py``: inv, det, logdet, solve, solve_triangular, tril, triu, pinv, kron;
 - ``decompositions.py``: cholesky, eigvalsh, eigh_vectors, svdvals, svd_u, svd_v;
 - ``matrix_functions.py``: expm, expm_derivative, matrix_power;
-- ``reductions.py``: softmax, logsumexp;
+- ``reductions.py``: softmax, logsumexp, prod, prod_others;
+- ``shapes.py``: reshape, cumsum (linear: their partials are reshapes/cumsums of a unit tensor);
+- ``lowered_shapes.py``: ravel, repeat, tile, var, std (reshapes of broadcasts, means of squares);
 - ``selection.py``: max, min, maximum, minimum, where, clip (JAX's conventions at ties);
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
@@ -14,7 +16,7 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import binary, decompositions, elementwise, linalg, lowered, matrix_functions, reductions, selection  # noqa: F401
+from . import binary, decompositions, elementwise, linalg, lowered, matrix_functions, reductions, selection, shapes  # noqa: F401
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .binary import BINARY_FUNCTIONS, register_binary
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise
