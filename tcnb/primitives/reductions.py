@@ -186,7 +186,7 @@ LOGSUMEXP = register(Primitive(
     name="logsumexp", family="reductions", operands=(_X,), params=_AXIS, shape=_reduced_shape,
     code="_rt.logsumexp({m}, {a[0]}, {axis})", derivatives=(_d_logsumexp,), reference=_logsumexp_ref,
     flops=lambda shapes, params: 4 * entries(shapes[0]), spelling=_AXIS_TEXT, keepdims=True,
-    doc=("`logsumexp(x[, axis])`", r"$\partial\, \mathrm{lse}(x) / \partial x = \mathrm{softmax}(x)$ "
+    doc=("`logsumexp(x[, axis], keepdims=False)`", r"$\partial\, \mathrm{lse}(x) / \partial x = \mathrm{softmax}(x)$ "
          "along the axis", "evaluated with the maximum subtracted (no overflow); "
          "`log(softmax(z))` is rewritten to `z - logsumexp(z)`"),
     example="x: R[m, n]\nf = logsumexp(x, axis=0)"))
