@@ -92,7 +92,7 @@ def _reshape_latex(a, w, params):
 
 
 RESHAPE = register(Primitive(
-    name="reshape", family="shapes", operands=(Operand("x"),), params=(Param("shape", None, "shape"),),
+    name="reshape", family="shapes", operands=(Operand("x", ranks=tuple(range(33))),), params=(Param("shape", None, "shape"),),
     shape=_reshape_shape, code="{m}.reshape({a[0]}, {out})", derivatives=(_d_reshape,),
     reference=_reshape_ref, flops=lambda shapes, params: 1,
     spelling=Spelling(latex=_reshape_latex, matrix=lambda a, w, p: f"reshape({a[0]}, {shape_str(p['shape'])})",
@@ -170,7 +170,7 @@ def _cumsum_text(a, w, p):
 
 
 CUMSUM = register(Primitive(
-    name="cumsum", family="shapes", operands=(Operand("x", ranks=(1, 2, 3, 4)),),
+    name="cumsum", family="shapes", operands=(Operand("x", ranks=tuple(range(1, 33))),),
     params=(Param("axis", None, "axis"), Param("reverse", False, "bool")), shape=_cumsum_shape,
     code="_rt.cumsum({m}, {a[0]}, {axis}, {reverse})", traceable=None, derivatives=(_d_cumsum,),
     reference=_cumsum_ref, flops=lambda shapes, params: entries(shapes[0]),
