@@ -361,3 +361,99 @@ def test_random_reduction_programs_match_jax(case):
     np.testing.assert_allclose(_eval(prog["s"], {"x": x}), ref(jnp.asarray(x)), rtol=1e-10, err_msg=src)
     g = _eval(tcnb.grad(prog["s"], "x", mode=mode), {"x": x})
     np.testing.assert_allclose(g, jax.grad(ref)(jnp.asarray(x)), rtol=1e-8, atol=1e-10, err_msg=src)
+
+
+# ------------------------------------------------------------------------ autograd's tests, ported
+# HIPS/autograd tests/test_numpy.py and tests/test_systematic.py: check_grads compares the gradient
+# with finite differences; here the full Jacobian in every mode against central differences and
+# JAX. Cases autograd has that tcnb refuses by design are listed in AUTOGRAD_REFUSED.
+
+def _R(*shape):
+    return np.random.default_rng(sum(shape) + len(shape)).standard_normal(shape)
+
+
+def _decl(name, a):
+    return f"{name}: R[{', '.join(map(str, a.shape))}]" if a.ndim else f"{name}: R"
+
+
+AUTOGRAD = [  # (autograd test, tcnb expression of x (and y), numpy function, inputs)
+    ("test_cumsum_axis0", "cumsum(x, axis=0)", lambda x: np.cumsum(x, axis=0), [_R(10, 11)]),
+    ("test_cumsum_axis1", "cumsum(x, axis=1)", lambda x: np.cumsum(x, axis=1), [_R(10, 11)]),
+    ("test_cumsum_1d", "cumsum(x)", np.cumsum, [_R(10)]),
+    ("test_cumsum_no_axis (as cumsum(ravel(x)))", "cumsum(ravel(x))", np.cumsum, [_R(10, 11)]),
+    ("test_reshape_method", "reshape(x, (5 * 4, 6))", lambda x: x.reshape((5 * 4, 6)), [_R(5, 6, 4)]),
+    ("test_reshape_call", "reshape(x, (20, 6))", lambda x: np.reshape(x, (20, 6)), [_R(5, 6, 4)]),
+    ("test_reshape_method_nolist", "reshape(x, (5 * 4, -1))", lambda x: x.reshape(5 * 4, 6), [_R(5, 6, 4)]),
+    ("test_ravel_method", "ravel(x)", lambda x: x.ravel(), [_R(5, 6, 4)]),
+    ("test_ravel_call", "ravel(x)", np.ravel, [_R(5, 6, 4)]),
+    ("test_flatten_method", "ravel(x)", lambda x: x.flatten(), [_R(5, 6, 4)]),
+    ("test_prod_1", "prod(x)", np.prod, [_R(2, 3) ** 2 / 10.0 + 0.1]),
+    ("test_prod_2", "prod(x, axis=0)", lambda x: np.prod(x, axis=0), [_R(2, 3) ** 2 + 0.1]),
+    ("test_prod_3", "prod(x, axis=0, keepdims=True)", lambda x: np.prod(x, axis=0, keepdims=True),
+     [_R(2, 3) ** 2 + 0.1]),
+    ("test_prod_4", "prod(x)", np.prod, [_R(7) ** 2 + 0.1]),
+    ("test_max_axis_keepdims", "max(x, axis=1, keepdims=True)", lambda x: np.max(x, axis=1, keepdims=True),
+     [_R(3, 4, 5)]),
+    ("test_min_axis_keepdims", "min(x, axis=1, keepdims=True)", lambda x: np.min(x, axis=1, keepdims=True),
+     [_R(3, 4, 5)]),
+    ("test_sum_3", "sum(x, axis=0, keepdims=True)", lambda x: np.sum(x, axis=0, keepdims=True), [_R(10, 11)]),
+    ("test_sum_with_axis_tuple", "sum(x, axis=(1, 2))", lambda x: np.sum(x, axis=(1, 2)), [_R(10, 11, 7)]),
+    ("test_mean_3", "mean(x, axis=0, keepdims=True)", lambda x: np.mean(x, axis=0, keepdims=True), [_R(10, 11)]),
+    ("test_var_ddof (B, keepdims)", "var(x, keepdims=True)", lambda x: np.var(x, keepdims=True), [_R(3)]),
+    ("test_var_ddof (C)", "var(x)", np.var, [_R(3, 4)]),
+    ("test_var_ddof (D, keepdims)", "var(x, keepdims=True)", lambda x: np.var(x, keepdims=True), [_R(1, 3)]),
+    ("test_std_ddof (B)", "std(x)", np.std, [_R(3)]),
+    ("test_std_ddof (C, keepdims)", "std(x, keepdims=True)", lambda x: np.std(x, keepdims=True), [_R(3, 4)]),
+    ("test_std_ddof (D)", "std(x)", np.std, [_R(1, 3)]),
+    ("test_var (systematic, axis 1)", "var(x, axis=1)", lambda x: np.var(x, axis=1), [_R(3, 4)]),
+    ("test_std (systematic, axis 0)", "std(x, axis=0)", lambda x: np.std(x, axis=0), [_R(3, 4)]),
+    ("test_repeat R(2,3,4) k=2 axis=None", "repeat(x, 2)", lambda x: np.repeat(x, 2), [_R(2, 3, 4)]),
+    ("test_repeat R(2,3,4) k=2 axis=0", "repeat(x, 2, axis=0)", lambda x: np.repeat(x, 2, axis=0), [_R(2, 3, 4)]),
+    ("test_repeat R(2,3,4) k=1 axis=1", "repeat(x, 1, axis=1)", lambda x: np.repeat(x, 1, axis=1), [_R(2, 3, 4)]),
+    ("test_repeat R(3,1) k=2 axis=1", "repeat(x, 2, axis=1)", lambda x: np.repeat(x, 2, axis=1), [_R(3, 1)]),
+    ("test_tile R(2,1,3,1) (1,4,1,2)", "tile(x, (1, 4, 1, 2))", lambda x: np.tile(x, (1, 4, 1, 2)),
+     [_R(2, 1, 3, 1)]),
+    ("test_tile R(1,2) (2,3)", "tile(x, (2, 3))", lambda x: np.tile(x, (2, 3)), [_R(1, 2)]),
+    ("test_tile R(1,2) (3,2,1)", "tile(x, (3, 2, 1))", lambda x: np.tile(x, (3, 2, 1)), [_R(1, 2)]),
+    ("test_tile R(1) 2", "tile(x, 2)", lambda x: np.tile(x, 2), [_R(1)]),
+    ("test_einsum_matmult_broadcast", 'einsum("...ij,...jk->...ik", x, y)',
+     lambda x, y: np.einsum("...ij,...jk->...ik", x, y), [_R(2, 2, 3), _R(2, 3, 4)]),
+    ("test_einsum_matmult_broadcast (2-d, 3-d)", 'einsum("...ij,...jk->...ik", x, y)',
+     lambda x, y: np.einsum("...ij,...jk->...ik", x, y), [_R(2, 3), _R(2, 3, 4)]),
+    ("test_einsum_ellipses_tail", 'einsum("jk...,lj...->lk...", x, y)',
+     lambda x, y: np.einsum("jk...,lj...->lk...", x, y), [_R(3, 2, 4), _R(2, 3, 4)]),
+    ("test_einsum_ellipses_center", 'einsum("j...k,lj...->lk...", x, y)',
+     lambda x, y: np.einsum("j...k,lj...->lk...", x, y), [_R(2, 2, 2), _R(2, 2, 2)]),
+]
+AUTOGRAD_REFUSED = {  # autograd's cases tcnb refuses, with the reason (checked to be refused)
+    "test_repeat repeats=0": ("x: R[2, 3]\nf = repeat(x, 0, axis=0)", "a zero-length axis: dimensions are positive"),
+    "test_einsum_matmult_broadcast_leadzero": ('x: R[0, 2, 3]\ny: R[0, 3, 4]\nf = einsum("...ij,...jk->...ik", x, y)',
+                                               "R(0, 2, 3): no empty axes"),
+    "test_var_ddof / test_std_ddof ddof=1, 2": ("x: R[2, 3]\nf = var(x, ddof=1)", "only ddof=0 (NumPy's default)"),
+}
+
+
+@pytest.mark.parametrize("name,src,fn,inputs", AUTOGRAD, ids=[c[0] for c in AUTOGRAD])
+def test_autograd_port(name, src, fn, inputs):
+    names = ["x", "y"][:len(inputs)]
+    prog = tcnb.parse("\n".join(_decl(n, a) for n, a in zip(names, inputs)) + f"\nf = {src}")
+    arrays = dict(zip(names, inputs))
+    np.testing.assert_allclose(prog["f"].evaluate(**arrays), fn(*inputs), rtol=1e-12, atol=1e-12)
+    jfn = {"test_flatten_method": lambda x: jnp.ravel(x)}.get(name)
+    for k, n in enumerate(names):
+        def moved(a, k=k):
+            args = list(inputs)
+            args[k] = a
+            return fn(*args)
+        fd = central_diff(moved, inputs[k])
+        for mode in MODES:
+            J = np.asarray(tcnb.jacobian(prog["f"], n, mode=mode).evaluate(**arrays))
+            np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-7, err_msg=f"{name}: d/d{n} ({mode})")
+    assert jfn is None or np.allclose(jfn(inputs[0]), fn(*inputs))
+
+
+@pytest.mark.parametrize("name", sorted(AUTOGRAD_REFUSED))
+def test_autograd_cases_tcnb_refuses(name):
+    src, _ = AUTOGRAD_REFUSED[name]
+    with pytest.raises(TcnbError):
+        tcnb.parse(src)
