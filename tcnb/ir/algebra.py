@@ -327,10 +327,14 @@ def _apply_linear_of_unit(operands, ins, out):
             if set(own) & set(others):
                 continue
             users = [j for j, s in enumerate(ins) if j != k and set(s) & set(own)]
-            if len(users) != 1:
+            if not users:
                 continue
-            j = users[0]
-            t, tl = operands[j], ins[j]
+            if len(users) == 1:
+                t, tl = operands[users[0]], ins[users[0]]
+            else:  # several factors meet L(δ) (w ⊙ cos c in a fused adjoint): their product first
+                later = set(out) | set(labels) | {l for q, s in enumerate(ins) if q not in users for l in s}
+                tl = tuple(dict.fromkeys(l for q in users for l in ins[q] if l in later))
+                t = Einsum.make([operands[q] for q in users], [ins[q] for q in users], tl)
             if len(set(tl)) != len(tl) or not set(own) <= set(tl):
                 continue
             rest = tuple(l for l in tl if l not in own)
@@ -341,15 +345,17 @@ def _apply_linear_of_unit(operands, ins, out):
             if result is None:  # the rule declines (a partial not of the form it produces)
                 continue
             new_labels = others + rest if side == "apply" else rest + others
-            keep = [q for q in range(len(operands)) if q not in (j, k)]
+            keep = [q for q in range(len(operands)) if q not in users and q != k]
             return [operands[q] for q in keep] + [result], [ins[q] for q in keep] + [tuple(new_labels)]
     return None
 
 
 def _carries_delta(node: Node) -> bool:
+    # a linear function of a unit tensor, L(δ), counts as one: inlined, it meets what removes it
     if isinstance(node, Delta):
         return not node.dense
-    return isinstance(node, Einsum) and any(isinstance(o, Delta) and not o.dense for o in node.operands)
+    return isinstance(node, Einsum) and any((isinstance(o, Delta) and not o.dense) or _linear_of_unit(o)
+                                            for o in node.operands)
 
 
 def _is_renaming(node: "Einsum") -> bool:
