@@ -238,8 +238,8 @@ class Einsum(Node):
         applied = _apply_linear_of_unit(operands, ins, out)
         if applied is not None:  # L(δ) met a tensor: L (or its transpose) applied to it, no δ formed
             ops, lbl = applied
-            return cls.make(ops + ([Const.make(coef)] if coef != 1.0 else []), lbl + ([()] if coef != 1.0 else []),
-                            out)
+            scalar = [Const.make(coef)] if coef != 1.0 else []
+            return cls.make(ops + scalar, lbl + [()] * len(scalar), out)
         # fold scalar constants; a constant tensor whose labels all appear elsewhere is a scalar too
         keep_ops, keep_ins = [], []
         for idx, (op, labels) in enumerate(zip(operands, ins)):
@@ -295,10 +295,11 @@ class Einsum(Node):
 
 # name -> (apply, transpose): a *linear* general function L (reshape, cumsum) whose local partial is
 # L applied to a unit tensor, G = L(δ) with axes (L's output axes O, the operand's axes P). Where G
-# meets one other tensor T over all of P, Σ_P G[O, P] T[P, Q] = L(T)[O, Q]: ``apply(g, t)`` gets T
-# with P first and returns that; over all of O, Σ_O T[Q, O] G[O, P] = Lᵀ(T)[Q, P]: ``transpose(g,
-# t)`` gets T with O last; either returns None to decline. So tangents and adjoints are reshaped / cumulated, never multiplied by a
-# dense selection matrix. Records register here (tcnb/primitives), the IR knows no names.
+# meets the other factors T (their product) over all of P, Σ_P G[O, P] T[P, Q] = L(T)[O, Q]:
+# ``apply(g, t)`` gets T with P first and returns that; over all of O, Σ_O T[Q, O] G[O, P] =
+# Lᵀ(T)[Q, P]: ``transpose(g, t)`` gets T with O last; either returns None to decline. So tangents
+# and adjoints are reshaped / cumulated, never multiplied by a dense selection matrix. Records
+# register here (tcnb/primitives); the IR knows no names.
 LINEAR_OF_UNIT: dict = {}
 
 

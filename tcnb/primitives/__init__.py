@@ -16,7 +16,8 @@ To add a general function, add a record to the file of its family (see CONTRIBUT
 """
 from __future__ import annotations
 
-from . import binary, decompositions, elementwise, linalg, lowered, lowered_shapes, matrix_functions, reductions, selection, shapes  # noqa: F401, E501
+from . import binary, decompositions, elementwise, linalg, lowered, lowered_shapes  # noqa: F401
+from . import matrix_functions, reductions, selection, shapes  # noqa: F401
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .binary import BINARY_FUNCTIONS, register_binary
 from .elementwise import ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, ElementwiseFunction, register_elementwise

@@ -290,7 +290,8 @@ for _rec in [
         "`A[i, i]` in index notation is the same")),
     Lowered("norm2", (1, 2), _norm2, keywords=("axis", "keepdims"),
             index_notation="sqrt(A[i, k] * A[i, k]) for the norms of rows", doc=(
-        "`norm2(A[, axis], keepdims=False)`: Frobenius norm $\\sqrt{\\sum A^2}$ (of each slice along the axes)", r"$\partial \|A\| / \partial A = A / \|A\|$",
+        "`norm2(A[, axis], keepdims=False)`: Frobenius norm $\\sqrt{\\sum A^2}$ (of each slice along the axes)",
+        r"$\partial \|A\| / \partial A = A / \|A\|$",
         "not differentiable at A = 0: the gradient evaluates to NaN there")),
     Lowered("dot", (2, 2), _dot, doc=(
         "`dot(a, b)`", "bilinear: the derivative w.r.t. one operand is the other", "same as `a @ b`")),
@@ -301,7 +302,8 @@ for _rec in [
     Lowered("ones", (0, 8), _ones, index_notation=None, doc=(
         "`ones(m, n, ...)`", "a constant: derivative 0", "")),
     Lowered("einsum", (2, 64), _einsum, doc=(
-        '`einsum("ij,j->i", A, x)`, `"...ij,...jk->...ik"` (broadcast axes as NumPy)', "multilinear: the derivative w.r.t. one operand is the einsum of the "
+        '`einsum("ij,j->i", A, x)`, `"...ij,...jk->...ik"` (broadcast axes as NumPy)',
+        "multilinear: the derivative w.r.t. one operand is the einsum of the "
         "others, with δ for repeated output indices", "")),
 ]:
     register_lowered(_rec)

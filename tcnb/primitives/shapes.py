@@ -92,12 +92,14 @@ def _reshape_latex(a, w, params):
 
 
 RESHAPE = register(Primitive(
-    name="reshape", family="shapes", operands=(Operand("x", ranks=tuple(range(33))),), params=(Param("shape", None, "shape"),),
+    name="reshape", family="shapes", operands=(Operand("x", ranks=tuple(range(33))),),
+    params=(Param("shape", None, "shape"),),
     shape=_reshape_shape, code="{m}.reshape({a[0]}, {out})", derivatives=(_d_reshape,),
     reference=_reshape_ref, flops=lambda shapes, params: 1,
     spelling=Spelling(latex=_reshape_latex, matrix=lambda a, w, p: f"reshape({a[0]}, {shape_str(p['shape'])})",
                       text=lambda a, w, p: f"reshape({a[0]}, {shape_str(p['shape'])})"),
-    doc=("`reshape(x, (m * n,))`: C order; the sizes' products must agree symbolically, one `-1` is inferred",
+    doc=("`reshape(x, (m * n,))`: C order; the sizes' products must agree symbolically, "
+         "one `-1` is inferred",
          r"$\partial y / \partial x = \mathrm{reshape}(\delta)$: tangents and adjoints are reshaped "
          "(a pure index map, never a dense matrix in a gradient)",
          "`ravel(x)` is `reshape(x, (size,))`; `repeat`, `tile` and keepdims=True are reshapes of broadcasts"),
