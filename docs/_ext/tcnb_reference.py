@@ -34,6 +34,17 @@ def elementwise_rows() -> list[str]:
         note = rec.note
         rows.append(f"| `{name}` | {_math(elementwise_latex(f, 'u'))} | {_math(elementwise_latex(d1, 'u'))} | "
                     f"{_cell(note)} |")
+    # functions of several tensors: f(u, v) and its partials by u and by v
+    from sympy.printing.latex import LatexPrinter
+    from tcnb import ir
+    from tcnb.functions import print_formula
+    from tcnb.primitives import BINARY_FUNCTIONS
+    for name, rec in BINARY_FUNCTIONS.items():
+        marks = ["u", "v"]
+        tex = lambda e: print_formula(LatexPrinter(), e, marks)
+        partials = ", ".join(tex(sympy.diff(rec.formula, ir.arg_symbol(k))) for k in range(2))
+        rows.append(f"| `{name}(u, v)` | {_math(tex(rec.formula))} | {_math(partials)} (by u, by v) | "
+                    f"{_cell(rec.note)} |")
     return rows
 
 
