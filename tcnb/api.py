@@ -278,3 +278,11 @@ def _direction(f: Expr, w: Expr, v: Expr) -> None:
     for var in ir.variables(v.node):
         if var.name in own and own[var.name] is not var:
             _same_program(f, var, what)
+
+
+def laplacian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
+    """Δf = tr ∇²_w f, the sum of the Hessian's diagonal, formed without the Hessian (its cost is
+    that of the diagonal: see Expr.diagonal)."""
+    H = hessian(f, w, mode, compress)
+    return H.trace()._replace(name=f"Laplacian_{H.wrt} {f.name or 'f'}")
+
