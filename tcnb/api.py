@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import operator
+
+import numpy
 from collections.abc import Mapping
 
 from . import diff, ir
@@ -286,3 +288,17 @@ def laplacian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Exp
     H = hessian(f, w, mode, compress)
     return H.trace()._replace(name=f"Laplacian_{H.wrt} {f.name or 'f'}")
 
+
+def newton_cg_step(f, w, /, rtol: float = 1e-8, maxiter: int | None = None, mode=None, **arrays):
+    """The Newton step p solving ∇²f p = -∇f by conjugate gradients on the Hessian's operator
+    (never forming it), shaped like w. Needs a positive definite Hessian at the point."""
+    from scipy.sparse.linalg import cg
+    from .operators import linear_operator
+    g = numpy.asarray(grad(f, w, mode).evaluate(**arrays))
+    op = linear_operator(hessian(f, w, mode), **arrays)
+    p, info = cg(op, -g.reshape(-1), rtol=rtol, maxiter=maxiter)
+    if info != 0:
+        from .errors import NumericalError
+        raise NumericalError(f"conjugate gradients did not converge (info {info})",
+                             expected="a positive definite Hessian at this point, or a larger maxiter")
+    return p.reshape(g.shape)

@@ -207,6 +207,14 @@ class Expr:
         d = self.diagonal()
         return Expr(total(d.node), f"trace({self.name})" if self.name else None, known_names=self.known_names)
 
+    def as_linear_operator(self, /, backend: str | None = None, **arrays):
+        """This derivative at the arrays as a scipy.sparse.linalg.LinearOperator (rows: its first
+        ``split`` axes, flattened in C order): matvec and rmatvec are symbolic products with a new
+        variable, fused and compiled once, so the dense derivative is never formed."""
+        from .operators import linear_operator
+        backend, arrays = _split_backend(backend, arrays)  # a variable may be named `backend`
+        return linear_operator(self, backend, **arrays)
+
     # ---------------------------------------------------------------------------- display
     @property
     def display_name(self) -> str:
