@@ -141,12 +141,17 @@ def reverse(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node
 MAX_FUSED = 16
 
 
-def fuse(root: ir.Node) -> ir.Node:
+def fuse(root: ir.Node, reductions_only: bool = False) -> ir.Node:
     """Inline einsums used once into the einsum that uses them: one n-ary product per chain.
 
     This is cross-country elimination: the chain of partials is no longer multiplied in the fixed
     forward or reverse order, but in the order opt_einsum plans for the actual sizes — which
     generalises the paper's 'vectors first' heuristic (reference §5).
+
+    ``reductions_only``: inline a product only into one that sums over some of its axes (forward
+    mode: a tangent's product rule makes X[m,i] t[m,j] -> (m, i, j) and the next product sums m; fused,
+    the sum happens inside the contraction and the (m, n, n) tangent is never formed — the paper's
+    forward-mode compression, which multiplies the seed's unit tensor in last).
     """
     counts = use_counts(root)
     memo: dict[int, ir.Node] = {}
@@ -157,7 +162,8 @@ def fuse(root: ir.Node) -> ir.Node:
                 new = memo.get(op.id, op)
                 room = MAX_FUSED - len(ops) - (len(n.operands) - k - 1)
                 if (isinstance(new, ir.Einsum) and counts[op.id] <= 1 and len(new.operands) <= room
-                        and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)):
+                        and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)
+                        and (not reductions_only or not set(labels) <= set(n.out))):
                     mapping = dict(zip(new.out, labels))
                     tag = next(_fresh)
                     for inner_op, inner_labels in zip(new.operands, new.ins):
@@ -192,8 +198,8 @@ def _differentiable(root: ir.Node) -> ir.Node:
     return _unfused.get(root, root)
 
 
-def _fused(out: ir.Node) -> ir.Node:
-    fused = fuse(out)
+def _fused(out: ir.Node, reductions_only: bool = False) -> ir.Node:
+    fused = fuse(out, reductions_only)
     if fused is not out:
         _unfused[fused] = out
     return fused
@@ -215,6 +221,8 @@ def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: b
     root = _differentiable(root)
     if mode == "forward":
         out = forward(root, x, _seed(x.shape, not compress), x.rank)
+        if compress:
+            out = _fused(out, reductions_only=True)
     else:
         out = reverse(root, x, _seed(root.shape, not compress), root.rank)
         if mode == "cross-country":
