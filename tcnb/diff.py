@@ -161,7 +161,8 @@ def fuse(root: ir.Node, reductions_only: bool = False) -> ir.Node:
             for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
                 new = memo.get(op.id, op)
                 room = MAX_FUSED - len(ops) - (len(n.operands) - k - 1)
-                if (isinstance(new, ir.Einsum) and counts[op.id] <= 1 and len(new.operands) <= room
+                if (isinstance(new, ir.Einsum) and (counts[op.id] <= 1 or reductions_only and _pointwise(new))
+                        and len(new.operands) <= room
                         and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)
                         and (not reductions_only or not set(labels) <= set(n.out))):
                     mapping = dict(zip(new.out, labels))
@@ -176,6 +177,12 @@ def fuse(root: ir.Node, reductions_only: bool = False) -> ir.Node:
         else:
             memo[n.id] = _rebuild(n, memo)
     return memo[root.id]
+
+
+def _pointwise(n: ir.Einsum) -> bool:
+    """A product that sums nothing (X[m,i] y[m]): inlined into each use, it costs nothing extra and
+    lets the contraction that uses it see its factors (a Gram product X diag(d) Xᵀ, say)."""
+    return {l for labels in n.ins for l in labels} <= set(n.out)
 
 
 def _rebuild(n: ir.Node, memo) -> ir.Node:
@@ -200,6 +207,12 @@ def _differentiable(root: ir.Node) -> ir.Node:
 
 def _fused(out: ir.Node, reductions_only: bool = False) -> ir.Node:
     fused = fuse(out, reductions_only)
+    if reductions_only:  # a product inlined brings its operands along: their pointwise factors next
+        for _ in range(2):
+            again = fuse(fused, True)
+            if again is fused:
+                break
+            fused = again
     if fused is not out:
         _unfused[fused] = out
     return fused
