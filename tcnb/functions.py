@@ -83,7 +83,7 @@ def sympy_namespace() -> dict:
 # primitives/lowered.py): define_elementwise may not take them over, since a redefinition would
 # silently change every later program that uses them.
 LANGUAGE_FUNCTIONS = frozenset(LOWERED)
-LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R"}  # R: the type of declarations (x: R[n])
+LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R", "Sym", "SPD"}  # the types of declarations (x: R[n], S: Sym[n])
 
 
 def define_elementwise(name: str, formula) -> sympy.Expr:

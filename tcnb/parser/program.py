@@ -67,6 +67,9 @@ _UNSUPPORTED_STMT = {ast.Import: "import", ast.ImportFrom: "import", ast.For: "a
                      "augmented assignment (+=)", ast.AsyncFunctionDef: "async def",
                      ast.Pass: "pass", ast.Break: "break", ast.Continue: "continue"}
 
+# declaration types that promise a structure of a square matrix (ir.Var.structure)
+_STRUCTURE_OF = {word: key for key, word in ir.STRUCTURES.items()}
+
 _FRAMES_PER_LEVEL = 5  # Python frames the reader uses per level (measured: about 3.3)
 
 
@@ -179,8 +182,8 @@ class _Statements:
                       expected="a new name")
         if s.is_function(name):
             self.fail(target, f"'{name}' is the name of a function", expected="another name")
-        if name == "R":
-            self.fail(target, "'R' is reserved for declarations", expected="another name")
+        if name == "R" or name in _STRUCTURE_OF:
+            self.fail(target, f"'{name}' is reserved for declarations", expected="another name")
 
     def define(self, name, node, stmt):
         self.scope.definitions[name] = node
@@ -193,17 +196,33 @@ class _Statements:
             self.fail(stmt.value, "a declaration has no value", expected="name: R[dims] without '= ...'")
         self.check_new_name(stmt.target)
         ann, s = stmt.annotation, self.scope
+        structure = None
         if isinstance(ann, ast.Name) and ann.id == "R":
             dims = ()
         elif isinstance(ann, ast.Subscript) and isinstance(ann.value, ast.Name) and ann.value.id == "R":
             elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             dims = tuple(s.dimension(e) for e in elts)
+        elif isinstance(ann, (ast.Name, ast.Subscript)) and _STRUCTURE_OF.get(
+                getattr(ann, "id", getattr(getattr(ann, "value", None), "id", None))):
+            structure, dims = self.structured_type(ann)
         else:
-            self.fail(ann, "unknown type in a declaration", expected="R (a scalar) or R[dims] (a real tensor)")
+            self.fail(ann, "unknown type in a declaration", expected="R (a scalar), R[dims] (a real tensor), "
+                      "Sym[n] (a symmetric matrix) or SPD[n] (a symmetric positive definite matrix)")
         for d in dims:
             s.dim_names |= {sym.name for sym in d.free_symbols}
-        s.variables[stmt.target.id] = ir.Var.make(stmt.target.id, dims)
+        s.variables[stmt.target.id] = ir.Var.make(stmt.target.id, dims, structure)
         s.lines[stmt.target.id] = stmt.lineno
+
+    def structured_type(self, ann):
+        """``Sym[n]`` / ``SPD[n]``: (structure, (n, n)) of a square matrix with a promise."""
+        word = ann.id if isinstance(ann, ast.Name) else ann.value.id
+        form = f"{word}[n] (one dimension: an n×n matrix)"
+        if isinstance(ann, ast.Name):
+            self.fail(ann, f"{word} needs its size", expected=form)
+        if isinstance(ann.slice, ast.Tuple):
+            self.fail(ann.slice, f"{word}[...] takes one dimension, got {len(ann.slice.elts)}", expected=form)
+        n = self.scope.dimension(ann.slice)
+        return _STRUCTURE_OF[word], (n, n)
 
     def function_def(self, stmt: ast.FunctionDef):
         name, s = stmt.name, self.scope
