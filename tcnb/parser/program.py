@@ -18,6 +18,7 @@ import sympy
 from .. import ir
 from ..errors import TcnbError, TensorSyntaxError
 from ..functions import ELEMENTWISE, USER_FUNCTIONS, apply_formula, formula_arity, sympy_namespace
+from ..primitives import TUPLE_FUNCTIONS
 from . import indices
 from .arrays import ArrayReader
 from .products import Prod
@@ -151,6 +152,8 @@ class _Statements:
             if len(stmt.targets) != 1:
                 self.fail(stmt, "chained assignment is not supported", expected="one name = expression")
             target = stmt.targets[0]
+            if isinstance(target, (ast.Tuple, ast.List)):
+                return self.unpacking(target, stmt)
             if isinstance(target, ast.Name):
                 self.check_new_name(target)
                 value = ArrayReader(self.scope).expr(stmt.value)
@@ -184,6 +187,50 @@ class _Statements:
             self.fail(target, f"'{name}' is the name of a function", expected="another name")
         if name == "R" or name in _STRUCTURE_OF:
             self.fail(target, f"'{name}' is reserved for declarations", expected="another name")
+
+    def unpacking(self, target, stmt):
+        """``w, V = eigh(A)``: the results of a function of several results (TUPLE_FUNCTIONS), one
+        definition each; ``_`` drops a result."""
+        e = stmt.value
+        known = ", ".join(sorted(TUPLE_FUNCTIONS))
+        if not (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in TUPLE_FUNCTIONS):
+            self.fail(e, "only a function of several results can be unpacked",
+                      expected=f"names = one of {known}, as in w, V = eigh(A)")
+        rec = TUPLE_FUNCTIONS[e.func.id]
+        form = f"{', '.join(n for n, _ in rec.outputs)} = {rec.name}(...)"
+        for t in target.elts:
+            if isinstance(t, ast.Starred):
+                self.fail(t, "a starred target is not supported", expected=form)
+            if isinstance(t, ast.Subscript):
+                self.fail(t, "index notation cannot unpack several results",
+                          expected=f"{form} with plain names, then index them: {rec.outputs[0][0]}[i]")
+            if not isinstance(t, ast.Name):
+                self.fail(t, "cannot assign to this", expected=form)
+        if len(target.elts) != len(rec.outputs):
+            self.fail(target, f"{rec.name}() has {len(rec.outputs)} results, but {len(target.elts)} "
+                      f"name{'s are' if len(target.elts) != 1 else ' is'} given", expected=form)
+        names = [t.id for t in target.elts if t.id != "_"]
+        if len(set(names)) != len(names):
+            self.fail(target, "a name is repeated", expected=f"distinct names, as in {form}")
+        for t in target.elts:
+            if t.id != "_":
+                self.check_new_name(t)
+        if e.keywords or any(isinstance(a, ast.Starred) for a in e.args) or len(e.args) != rec.arity:
+            self.fail(e, f"{rec.name} takes {rec.arity} argument{'s' if rec.arity != 1 else ''}, "
+                      f"got {len(e.args)}{' and keywords' if e.keywords else ''}", expected=form)
+        reader = ArrayReader(self.scope)
+        operands = []
+        for a in e.args:
+            value = reader.expr(a)
+            operands.append(value.node() if isinstance(value, Prod) else ir.Const.make(value))
+        try:
+            nodes = [build(*operands) for _, build in rec.outputs]
+        except TcnbError as err:
+            err = type(err)(f"{rec.name}: {err.message.split(': ', 1)[-1]}", expected=err.expected)
+            raise self.src.locate(err, e) from None
+        for t, node in zip(target.elts, nodes):
+            if t.id != "_":
+                self.define(t.id, node, stmt)
 
     def define(self, name, node, stmt):
         self.scope.definitions[name] = node
