@@ -350,3 +350,58 @@ def test_unpacking_errors_are_clear_and_located(text, message, line, col):
 def test_tuple_functions_are_reserved_names():
     with pytest.raises(tcnb.TensorSyntaxError, match="built-in"):
         tcnb.define_elementwise("eigh", "t")
+
+
+# ----------------------------------------------------------------- SymPy's matrix-derivative tests
+# The Matrix Cookbook examples of sympy/matrices/expressions/tests/test_derivatives.py
+# (test_matrix_derivative_of_determinant, _with_inverse, _of_traces): SymPy's d/dX of each, as
+# NumPy. None of SymPy's tests takes X symmetric (nor eigen / SVD derivatives), so each is ported
+# twice: X: R[n, n] must give SymPy's formula, X: Sym[n] its symmetric part (tcnb's convention,
+# not the Cookbook's 2G - diag(G) for symmetric X).
+
+inv, det = np.linalg.inv, np.linalg.det
+SYMPY_COOKBOOK = [
+    ("49", "f = det(X)", lambda X, A, B, C, a, b: det(X) * inv(X).T),
+    ("51", "f = det(A @ X @ B)", lambda X, A, B, C, a, b: det(A @ X @ B) * inv(X).T),
+    ("52", "f = det(X.T @ A @ X)", lambda X, A, B, C, a, b: 2 * det(X) ** 2 * det(A) * inv(X).T),
+    ("55", "f = logdet(X.T @ X)", lambda X, A, B, C, a, b: 2 * inv(X).T),
+    ("57", "f = logdet(X)", lambda X, A, B, C, a, b: inv(X).T),
+    ("61", "f = a @ inv(X) @ b", lambda X, A, B, C, a, b: -inv(X).T @ np.outer(a, b) @ inv(X).T),
+    ("62", "f = det(inv(X))", lambda X, A, B, C, a, b: -det(inv(X)) * inv(X).T),
+    ("63", "f = trace(A @ inv(X) @ B)", lambda X, A, B, C, a, b: -(inv(X) @ B @ A @ inv(X)).T),
+    ("64", "f = trace(inv(X + A))", lambda X, A, B, C, a, b: -inv(X + A).T @ inv(X + A).T),
+    ("99", "f = trace(X)", lambda X, A, B, C, a, b: np.eye(len(X))),
+    ("100", "f = trace(X @ A)", lambda X, A, B, C, a, b: A.T),
+    ("101", "f = trace(A @ X @ B)", lambda X, A, B, C, a, b: A.T @ B.T),
+    ("102", "f = trace(A @ X.T @ B)", lambda X, A, B, C, a, b: B @ A),
+    ("103", "f = trace(X.T @ A)", lambda X, A, B, C, a, b: A),
+    ("104", "f = trace(A @ X.T)", lambda X, A, B, C, a, b: A),
+    ("106", "f = trace(X @ X)", lambda X, A, B, C, a, b: 2 * X.T),
+    ("107", "f = trace(X @ X @ B)", lambda X, A, B, C, a, b: (X @ B + B @ X).T),
+    ("108", "f = trace(X.T @ B @ X)", lambda X, A, B, C, a, b: B @ X + B.T @ X),
+    ("111", "f = trace(X @ B @ X.T)", lambda X, A, B, C, a, b: X @ B.T + X @ B),
+    ("114", "f = trace(A @ X @ B @ X)", lambda X, A, B, C, a, b: A.T @ X.T @ B.T + B.T @ X.T @ A.T),
+    ("115", "f = trace(X.T @ X)", lambda X, A, B, C, a, b: 2 * X),
+    ("116", "f = trace(B.T @ X.T @ C @ X @ B)", lambda X, A, B, C, a, b: C.T @ X @ B @ B.T + C @ X @ B @ B.T),
+    ("117", "f = trace(X.T @ B @ X @ C)", lambda X, A, B, C, a, b: B @ X @ C + B.T @ X @ C.T),
+    ("118", "f = trace(A @ X @ B @ X.T @ C)", lambda X, A, B, C, a, b: A.T @ C.T @ X @ B.T + C @ A @ X @ B),
+    ("119", "f = trace((A @ X @ B + C) @ (A @ X @ B + C).T)",
+     lambda X, A, B, C, a, b: 2 * A.T @ (A @ X @ B + C) @ B.T),
+    ("124", "f = trace(A @ inv(X) @ B)", lambda X, A, B, C, a, b: -inv(X).T @ A.T @ B.T @ inv(X).T),
+]
+
+
+@pytest.mark.parametrize("example, body, formula", SYMPY_COOKBOOK, ids=[c[0] for c in SYMPY_COOKBOOK])
+@pytest.mark.parametrize("declared", ["R[n, n]", "Sym[n]"])
+def test_sympy_cookbook_examples(example, body, formula, declared):
+    prog = tcnb.parse(f"X: {declared}\nA: R[n, n]\nB: R[n, n]\nC: R[n, n]\na: R[n]\nb: R[n]\n{body}")
+    rng = np.random.default_rng(int(example))
+    X = rng.standard_normal((N, N)) / 2 + 2 * np.eye(N)
+    X = sym(X) if declared == "Sym[n]" else X
+    others = {k: rng.standard_normal((N, N)) / 2 + np.eye(N) for k in "ABC"}
+    others.update(a=rng.standard_normal(N), b=rng.standard_normal(N))
+    expected = formula(X, **others)
+    expected = sym(expected) if declared == "Sym[n]" else expected
+    for mode in MODES:
+        got = tcnb.grad(prog["f"], "X", mode=mode).evaluate(X=X, **others)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10)
