@@ -87,8 +87,7 @@ class Program(Mapping):
 
     def __repr__(self):
         from .einstein import einstein_str
-        lines = [f"{n}: R[{', '.join(map(str, e.shape))}]" if e.shape else f"{n}: R"
-                 for n, e in self.variables.items()]
+        lines = [self._parsed.variables[n].declaration() for n in self.variables]
         for e, names in self._with_earlier():
             body = einstein_str(e.node, names=names)
             lines.append(f"{e.name} = (shape {shape_str(e.shape)})\n{body}" if "\n" in body
@@ -136,7 +135,7 @@ def _own_variables(f: Expr) -> dict:
 
 
 def _declaration(v: ir.Var) -> str:
-    return f"{v.name}: R[{', '.join(map(str, v.shape))}]" if v.shape else f"{v.name}: R"
+    return v.declaration()
 
 
 def _same_program(f: Expr, var: ir.Var, what: str) -> None:

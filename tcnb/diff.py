@@ -233,18 +233,31 @@ def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: b
         raise DerivativeError(f"unknown mode {mode!r}", expected=" | ".join(MODES))
     root = _differentiable(root)
     if mode == "forward":
-        out = forward(root, x, _seed(x.shape, not compress), x.rank)
+        out = symmetrized(forward(root, x, _seed(x.shape, not compress), x.rank), x, root.rank)
         if compress:
             out = _fused(out, reductions_only=True)
     else:
-        out = reverse(root, x, _seed(root.shape, not compress), root.rank)
+        out = symmetrized(reverse(root, x, _seed(root.shape, not compress), root.rank), x, root.rank)
         if mode == "cross-country":
             out = _fused(out)
     return out
 
 
+def symmetrized(node: ir.Node, x: ir.Var, axis: int) -> ir.Node:
+    """A derivative by a symmetric variable (``S: Sym[n]``, ``SPD[n]``), taken along symmetric
+    directions: its axes ``axis, axis + 1`` (x's) averaged with their transpose, sym(G) = (G + Gᵀ)/2 —
+    the gradient in the space of symmetric matrices with the Frobenius inner product, the derivative
+    of f(sym(X)) (as JAX's of ``lambda X: f((X + X.T) / 2)``). A sum of two products, no n⁴ tensor.
+    Any other variable: ``node`` as is."""
+    if x.structure is None or ir.is_zero(node):
+        return node
+    perm = list(range(node.rank))
+    perm[axis], perm[axis + 1] = axis + 1, axis
+    return ir.add(ir.scale(node, 0.5), ir.scale(ir.transpose(node, perm), 0.5))
+
+
 def hvp(f: ir.Node, x: ir.Var, v: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
     """H v without H: the forward derivative of grad f along v (forward-over-reverse)."""
     g = _differentiable(jacobian(f, x, "reverse" if mode == "forward" else mode, compress))
-    out = forward(g, x, v, 0)
+    out = forward(g, x, symmetrized(v, x, 0), 0)  # along a symmetric direction for a symmetric x
     return _fused(out) if mode == "cross-country" else out

@@ -68,15 +68,15 @@ def general_rows() -> list[str]:
 
 
 def builtin_names() -> list[str]:
-    """The functions the language writes as products, in alphabetical order."""
-    from tcnb.primitives import LOWERED
-    return sorted(LOWERED)
+    """The functions the language writes as products or unpacks (eigh, svd), in alphabetical order."""
+    from tcnb.primitives import LOWERED, TUPLE_FUNCTIONS
+    return sorted(set(LOWERED) | set(TUPLE_FUNCTIONS))
 
 
 def builtin_rules() -> dict:
-    """name -> (call, rule, notes) of every function written as a product, from its record."""
-    from tcnb.primitives import LOWERED
-    return {name: rec.doc for name, rec in LOWERED.items()}
+    """name -> (call, rule, notes) of every function written as a product or unpacked, from its record."""
+    from tcnb.primitives import LOWERED, TUPLE_FUNCTIONS
+    return {name: rec.doc for name, rec in list(LOWERED.items()) + list(TUPLE_FUNCTIONS.items())}
 
 
 def builtin_rows() -> list[str]:

@@ -50,7 +50,10 @@ class NodeCode(Visitor):
         return self.visit(n)
 
     def visit_Var(self, n: ir.Var) -> str:
-        return self.alloc.param[n.name]
+        name = self.alloc.param[n.name]
+        if n.structure is not None and not self.traceable:  # the declaration's promise, checked
+            return self.emit(f"_rt.check_structure({self.xp}, {name}, {n.name!r}, {n.structure!r})")
+        return name
 
     def visit_Const(self, n: ir.Const) -> str:
         return _materialise_const(n, self.xp, self.spell.shape(n.shape))

@@ -12,7 +12,7 @@ import ast
 
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import elementwise_formula, formula_arity, formula_body
-from ..primitives import LOWERED, REGISTRY
+from ..primitives import LOWERED, REGISTRY, SPD_FORMS, TUPLE_FUNCTIONS
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
 
@@ -38,6 +38,8 @@ def read_call(r, e: ast.Call):
         if arity == 1:
             return r.elementwise(formula_body(formula), r.expr(e.args[0]))
         return r.elementwise_of_several(formula_body(formula), [r.expr(a) for a in e.args], e)
+    if fname in TUPLE_FUNCTIONS:
+        refuse_one_value(r, e, TUPLE_FUNCTIONS[fname])
     if fname in LOWERED:
         rec = LOWERED[fname]
         if rec.index_notation is not None:
@@ -54,6 +56,16 @@ def read_call(r, e: ast.Call):
         r.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
                f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
     return result
+
+
+def refuse_one_value(r, e, rec):
+    """A function of several results where one value is expected."""
+    names = ", ".join(n for n, _ in rec.outputs)
+    if r.index_notation:
+        r.fail(e, f"{rec.name}() has {len(rec.outputs)} results and is not available in index notation",
+               expected=f"{names} = {rec.name}(...) as a statement of its own, then {rec.outputs[0][0]}[i] ...")
+    r.fail(e, f"{rec.name}() has {len(rec.outputs)} results ({names}): unpack them, as in "
+           f"{names} = {rec.name}(...), or use {rec.instead}")
 
 
 def refuse_in_index_notation(r, e, name: str, instead: str = "indices instead"):
@@ -148,7 +160,10 @@ def primitive(r, e, kwargs, rec):
             read = bool_arg if p.kind == "bool" else int_arg
             params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
-        return Prod.of(rec.make([a.node() for a in args], params))
+        nodes = [a.node() for a in args]
+        if rec.name in SPD_FORMS and getattr(nodes[0], "structure", None) == "spd":
+            return Prod.of(SPD_FORMS[rec.name](*nodes))  # through Cholesky (primitives/decompositions.py)
+        return Prod.of(rec.make(nodes, params))
     except TcnbError as err:
         raise r.src.locate(err, e) from None
 
