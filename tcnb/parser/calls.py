@@ -255,3 +255,26 @@ class Call:
     def elementwise(self, formula, p: Prod) -> Prod:
         """The element-wise function ``formula`` (a SymPy formula in ir.T) of p."""
         return self.reader.elementwise(formula, p)
+
+    def argument(self, pos: int, keyword: str):
+        """The syntax of the argument at position ``pos`` or keyword ``keyword``, None if absent."""
+        if keyword in self.kwargs and len(self.node.args) > pos:
+            self.fail(f"{self.name}: {keyword} given twice")
+        return self.kwargs.get(keyword, self.node.args[pos] if len(self.node.args) > pos else None)
+
+    def tensors(self, k: int) -> list:
+        """Argument ``k``, a list or tuple of tensors (``concatenate([a, b])``), each read."""
+        node = self.node.args[k] if k < len(self.node.args) else None
+        if not isinstance(node, (ast.List, ast.Tuple)):
+            self.fail(f"{self.name} takes a list of tensors", expected=f"{self.name}([a, b, ...])",
+                      at=k if node is not None else None)
+        return [as_prod(self.reader.expr(x)) for x in node.elts]
+
+    def integers(self, k: int, keyword: str):
+        """Argument ``k`` (or ``keyword``): a literal integer or a tuple of them."""
+        node = self.argument(k, keyword)
+        if node is None:
+            self.fail(f"{self.name} needs {keyword}", expected=f"an integer {keyword}")
+        if isinstance(node, ast.Tuple):
+            return tuple(int_arg(self.reader, x, f"an integer {keyword}") for x in node.elts)
+        return int_arg(self.reader, node, f"an integer {keyword}")

@@ -9,13 +9,14 @@
 - ``reductions.py``: softmax, logsumexp;
 - ``selection.py``: max, min, maximum, minimum, where, clip (JAX's conventions at ties);
 - ``lowered.py``: the language's functions written as products (sum, trace, diag, einsum, ...);
+- ``slicing.py``: flip, roll, concatenate, stack and the slices of array syntax (index maps, lowered);
 - ``base.py``: the record (:class:`Primitive`) and the registry; ``printing.py``: formulas as code/LaTeX.
 
 To add a general function, add a record to the file of its family (see CONTRIBUTING.md).
 """
 from __future__ import annotations
 
-from . import binary, decompositions, elementwise, linalg, lowered, matrix_functions, reductions, selection  # noqa: F401
+from . import binary, decompositions, elementwise, linalg, lowered, matrix_functions, reductions, selection, slicing  # noqa: F401
 from .base import REGISTRY, Operand, Param, Primitive, Spelling, lookup, register
 from .binary import BINARY_FUNCTIONS, register_binary
 from .decompositions import SPD_FORMS, TUPLE_FUNCTIONS, TupleFunction, register_tuple
