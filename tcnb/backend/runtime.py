@@ -274,6 +274,32 @@ def cholesky(xp, a, what="cholesky"):
     return out
 
 
+def check_structure(xp, a, name, structure):
+    """The promise of a declaration ``name: Sym[n]`` (``SPD[n]``): ``a`` is symmetric to a relative
+    tolerance (BindingError otherwise), and for SPD positive definite (a Cholesky attempt;
+    NumericalError otherwise). Returns ``a``."""
+    decl = f"{name}: {'Sym' if structure == 'sym' else 'SPD'}[n]"
+    if not bool(xp.isfinite(a).all()):
+        raise _error("NumericalError", f"variable '{name}' ({decl}) has NaN or infinite entries", "finite entries")
+    scale = float(xp.abs(a).max()) if a.size else 0.0
+    tol = (1e-4 if a.dtype == xp.float32 else 1e-10) * scale
+    asym = float(xp.abs(a - a.T).max()) if a.size else 0.0
+    if asym > tol:
+        raise _error("BindingError", f"variable '{name}' is declared {decl} but its array is not symmetric: "
+                     f"max |{name} - {name}ᵀ| = {asym:.3g} (largest entry {scale:.3g})",
+                     f"a symmetric array, e.g. ({name} + {name}.T) / 2")
+    if structure == "spd":
+        try:
+            out = xp.linalg.cholesky(a)
+        except xp.linalg.LinAlgError:
+            out = None
+        if out is None or not bool(xp.isfinite(out).all()):  # CuPy returns NaN instead of raising
+            raise _error("NumericalError", f"variable '{name}' is declared {decl} but its array is not "
+                         "positive definite (its Cholesky factorization fails)",
+                         "a symmetric positive definite array, e.g. B Bᵀ + c I with c > 0")
+    return a
+
+
 def solve_triangular(xp, a, b, lower=True, what="solve_triangular"):
     """x with T x = b, T the lower (upper) triangle of a; NumericalError for a zero diagonal entry."""
     _finite(xp, a, what)

@@ -16,7 +16,7 @@ from ..dims import shape_str
 from ..errors import ShapeError
 from .formula import T, fusable
 from .labels import canonical, eliminate_deltas, label_dims_of
-from .nodes import Const, Delta, Node, _ids
+from .nodes import Const, Delta, IndexMap, Node, _ids
 
 _LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
 
@@ -196,20 +196,23 @@ class Einsum(Node):
             if lab not in label_dims:
                 raise ShapeError("an output index appears in no operand")
 
-        # a sum holding unit tensors is multiplied out, so each δ can meet the summation that
-        # removes it (the paper's "unit tensors last": what keeps derivatives compressed)
+        # a sum holding unit tensors (or index maps) is multiplied out, so each δ can meet the
+        # summation that removes it (the paper's "unit tensors last": what keeps derivatives compressed)
         for k, (op, labels) in enumerate(zip(operands, ins)):
-            if isinstance(op, Add) and len(op.terms) <= 8 and any(_carries_delta(t) for t in op.terms):
+            if isinstance(op, Add) and len(op.terms) <= 8 and any(_carries_delta(t) or _carries_map(t)
+                                                                  for t in op.terms):
                 return Add.make([cls.make(operands[:k] + [t] + operands[k + 1:], ins, out) for t in op.terms])
 
         # inline operands that are pure renamings (transposes), scaled tensors, or products that
-        # carry a unit tensor: all are free and expose more structure to δ-elimination and the planner
+        # carry a unit tensor or an index map: all are free and expose more structure to
+        # δ-elimination and the planner (a map meeting its sum is a gather, not a dense 0/1 matrix)
         coef = 1.0
         changed = True
         while changed:
             changed = False
             for k, (op, labels) in enumerate(zip(operands, ins)):
-                if (isinstance(op, Einsum) and _carries_delta(op) and len(set(labels)) == len(labels)
+                if (isinstance(op, Einsum) and (_carries_delta(op) or _carries_map(op))
+                        and len(set(labels)) == len(labels)
                         and len(set(op.out)) == len(op.out)):
                     inner_map = dict(zip(op.out, labels))
                     tag = next(_ids)
@@ -357,6 +360,12 @@ def _carries_delta(node: Node) -> bool:
         return not node.dense
     return isinstance(node, Einsum) and any((isinstance(o, Delta) and not o.dense) or _linear_of_unit(o)
                                             for o in node.operands)
+
+
+def _carries_map(node: Node) -> bool:
+    """An index map, or a product holding one (a slice's, a concatenation's Jacobian)."""
+    return isinstance(node, IndexMap) or (isinstance(node, Einsum)
+                                          and any(isinstance(o, IndexMap) for o in node.operands))
 
 
 def _is_renaming(node: "Einsum") -> bool:

@@ -14,7 +14,7 @@ import sympy
 
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import elementwise_formula, formula_arity, formula_body
-from ..primitives import LOWERED, REGISTRY
+from ..primitives import LOWERED, REGISTRY, SPD_FORMS, TUPLE_FUNCTIONS
 from ..primitives.shapes import keep_axes
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
@@ -41,6 +41,8 @@ def read_call(r, e: ast.Call):
         if arity == 1:
             return r.elementwise(formula_body(formula), r.expr(e.args[0]))
         return r.elementwise_of_several(formula_body(formula), [r.expr(a) for a in e.args], e)
+    if fname in TUPLE_FUNCTIONS:
+        refuse_one_value(r, e, TUPLE_FUNCTIONS[fname])
     if fname in LOWERED:
         rec = LOWERED[fname]
         if rec.index_notation is not None:
@@ -57,6 +59,16 @@ def read_call(r, e: ast.Call):
         r.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
                f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
     return result
+
+
+def refuse_one_value(r, e, rec):
+    """A function of several results where one value is expected."""
+    names = ", ".join(n for n, _ in rec.outputs)
+    if r.index_notation:
+        r.fail(e, f"{rec.name}() has {len(rec.outputs)} results and is not available in index notation",
+               expected=f"{names} = {rec.name}(...) as a statement of its own, then {rec.outputs[0][0]}[i] ...")
+    r.fail(e, f"{rec.name}() has {len(rec.outputs)} results ({names}): unpack them, as in "
+           f"{names} = {rec.name}(...), or use {rec.instead}")
 
 
 def refuse_in_index_notation(r, e, name: str, instead: str = "indices instead"):
@@ -156,7 +168,11 @@ def primitive(r, e, kwargs, rec):
             read = bool_arg if p.kind == "bool" else int_arg
             params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
-        node = rec.make([a.node() for a in args], params)
+        nodes = [a.node() for a in args]
+        if rec.name in SPD_FORMS and getattr(nodes[0], "structure", None) == "spd":
+            node = SPD_FORMS[rec.name](*nodes)  # through Cholesky (primitives/decompositions.py)
+        else:
+            node = rec.make(nodes, params)
         if keep:
             node = keep_axes(node, args[0].shape, dict(node.params).get("axis"))
         return Prod.of(node)
@@ -292,3 +308,26 @@ class Call:
     def elementwise(self, formula, p: Prod) -> Prod:
         """The element-wise function ``formula`` (a SymPy formula in ir.T) of p."""
         return self.reader.elementwise(formula, p)
+
+    def argument(self, pos: int, keyword: str):
+        """The syntax of the argument at position ``pos`` or keyword ``keyword``, None if absent."""
+        if keyword in self.kwargs and len(self.node.args) > pos:
+            self.fail(f"{self.name}: {keyword} given twice")
+        return self.kwargs.get(keyword, self.node.args[pos] if len(self.node.args) > pos else None)
+
+    def tensors(self, k: int) -> list:
+        """Argument ``k``, a list or tuple of tensors (``concatenate([a, b])``), each read."""
+        node = self.node.args[k] if k < len(self.node.args) else None
+        if not isinstance(node, (ast.List, ast.Tuple)):
+            self.fail(f"{self.name} takes a list of tensors", expected=f"{self.name}([a, b, ...])",
+                      at=k if node is not None else None)
+        return [as_prod(self.reader.expr(x)) for x in node.elts]
+
+    def integers(self, k: int, keyword: str):
+        """Argument ``k`` (or ``keyword``): a literal integer or a tuple of them."""
+        node = self.argument(k, keyword)
+        if node is None:
+            self.fail(f"{self.name} needs {keyword}", expected=f"an integer {keyword}")
+        if isinstance(node, ast.Tuple):
+            return tuple(int_arg(self.reader, x, f"an integer {keyword}") for x in node.elts)
+        return int_arg(self.reader, node, f"an integer {keyword}")
