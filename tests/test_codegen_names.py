@@ -158,11 +158,17 @@ def test_generated_source_is_registered_with_linecache():
 
 
 def test_tracebacks_show_the_generated_line():
-    prog = tcnb.parse("x: R[k]\nY[i:n] = x[i + 0]\nf = sum(Y)")  # an index map: bounds checked when run
-    with pytest.raises(tcnb.BindingError) as info:
-        prog["f"].evaluate(x=np.ones(3), n=5)   # the access x[4] is out of range: found when run
+    prog = tcnb.parse("A: R[n, n]\nf = sum(inv(A) * A)")   # a singular A is found when the code runs
+    with pytest.raises(tcnb.NumericalError) as info:
+        prog["f"].evaluate(A=np.zeros((3, 3)))
     text = "".join(traceback.format_exception(info.value))
-    assert "<tcnb generated numpy" in text and "_rt.gather(" in text, text
+    assert "<tcnb generated numpy" in text and "_rt.inv(" in text, text
+
+
+def test_an_index_map_out_of_range_is_found_before_running():
+    prog = tcnb.parse("x: R[k]\nY[i:n] = x[i + 0]\nf = sum(Y)")
+    with pytest.raises(tcnb.BindingError, match=r"reaches index 4 on an axis of size k = 3"):
+        prog["f"].evaluate(x=np.ones(3), n=5)
 
 
 def test_linecache_entry_lives_as_long_as_the_function():
