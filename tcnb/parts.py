@@ -10,6 +10,7 @@ variable, a general function), whose entries it then reads on the diagonal.
 from __future__ import annotations
 
 from . import ir
+from .visit import Visitor
 
 # deepest chain of nodes a tie is pushed through; below it the node's diagonal is read off whole
 MAX_PUSH = 200
@@ -21,8 +22,8 @@ def normal_classes(classes) -> tuple:
     return tuple(seen.setdefault(c, len(seen)) for c in classes)
 
 
-class _Tier:
-    """Pushes ties into one DAG, each (node, classes) once."""
+class _Tier(Visitor):
+    """Pushes ties into one DAG, each (node, classes) once, by node kind (``visit_<Kind>``)."""
 
     def __init__(self, root: ir.Node):
         self.memo: dict = {}
@@ -39,16 +40,24 @@ class _Tier:
 
     def _tie(self, node, classes, depth):
         if depth < MAX_PUSH:
-            if isinstance(node, ir.Add):
-                return ir.Add.make([self.tie(t, classes, depth + 1) for t in node.terms])
-            if isinstance(node, ir.Elementwise):
-                return ir.Elementwise.make(node.fn, [self.tie(a, classes, depth + 1) for a in node.args])
-            if isinstance(node, ir.Const):
-                return ir.Const.make(node.value, _class_dims(node.shape, classes))
-            if isinstance(node, ir.Einsum):
-                return self._einsum(node, classes, depth)
-        # computed whole (a variable, a general function, a unit tensor): read its diagonal
+            return self.visit(node, classes, depth)
+        return self.generic_visit(node, classes, depth)
+
+    def generic_visit(self, node, classes, depth):
+        """A node computed whole (a variable, a general function, a unit tensor): read its diagonal."""
         return ir.Einsum.make([node], [classes], tuple(range(len(set(classes)))))
+
+    def visit_Add(self, node, classes, depth):
+        return ir.Add.make([self.tie(t, classes, depth + 1) for t in node.terms])
+
+    def visit_Elementwise(self, node, classes, depth):
+        return ir.Elementwise.make(node.fn, [self.tie(a, classes, depth + 1) for a in node.args])
+
+    def visit_Const(self, node, classes, depth):
+        return ir.Const.make(node.value, _class_dims(node.shape, classes))
+
+    def visit_Einsum(self, node, classes, depth):
+        return self._einsum(node, classes, depth)
 
     def _einsum(self, n: ir.Einsum, classes, depth):
         parent: dict = {}
