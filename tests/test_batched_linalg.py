@@ -475,4 +475,8 @@ def test_ported_from_autograd(case):
         C = C if dims else 0.7
         H_ref = np.asarray(jax.hessian(lambda X: jnp.sum(C * oracle(X)[k]))(jnp.asarray(A)))
         H = tcnb.hessian(prog2["g"], "A", mode="reverse").evaluate(**arrays, **({"C": C} if dims else {}))
-        np.testing.assert_allclose(H, H_ref, rtol=1e-6, atol=1e-7, err_msg=f"{name}[{k}] Hessian")
+        # pinv(xᵀx) of a rank-deficient xᵀx: its rank-5 part is ill-conditioned (σ down to 1e-2 for
+        # M = 6) and the Hessian's P³ terms amplify round-off; tcnb and JAX then agree to 2e-5 and
+        # differ from central differences of their own gradients by the same amount
+        rtol = 1e-4 if "low rank" in name else 1e-6
+        np.testing.assert_allclose(H, H_ref, rtol=rtol, atol=1e-7, err_msg=f"{name}[{k}] Hessian")
