@@ -5,7 +5,8 @@
     H = tcnb.hessian(prog["f"], prog["w"])
     H.evaluate(X=X, y=y, w=w)
 """
-from .api import Program, derivative, grad, hessian, hvp, jacobian, parse
+from .api import Program, derivative, grad, hessian, hvp, jacobian, laplacian, newton_cg_step, parse
+from .operators import top_eigenvalues
 from .check import CheckResult, check
 from .config import config
 from .errors import (BackendUnavailableError, BindingError, DerivativeError, MemoryBudgetError, NumericalError,
@@ -16,7 +17,7 @@ from .structured import Structured
 
 __version__ = "0.1.0"
 
-__all__ = ["parse", "check", "CheckResult", "grad", "jacobian", "hessian", "derivative", "hvp", "define_elementwise",
+__all__ = ["parse", "check", "CheckResult", "grad", "jacobian", "hessian", "derivative", "hvp", "laplacian", "top_eigenvalues", "newton_cg_step", "define_elementwise",
            "Program", "Expr", "Structured", "config", "TcnbError", "TensorSyntaxError", "ShapeError",
            "BindingError", "DerivativeError", "MemoryBudgetError", "NumericalError", "BackendUnavailableError"]
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import operator
+
+import numpy
 from collections.abc import Mapping
 
 from . import diff, ir
@@ -85,8 +87,7 @@ class Program(Mapping):
 
     def __repr__(self):
         from .einstein import einstein_str
-        lines = [f"{n}: R[{', '.join(map(str, e.shape))}]" if e.shape else f"{n}: R"
-                 for n, e in self.variables.items()]
+        lines = [self._parsed.variables[n].declaration() for n in self.variables]
         for e, names in self._with_earlier():
             body = einstein_str(e.node, names=names)
             lines.append(f"{e.name} = (shape {shape_str(e.shape)})\n{body}" if "\n" in body
@@ -134,7 +135,7 @@ def _own_variables(f: Expr) -> dict:
 
 
 def _declaration(v: ir.Var) -> str:
-    return f"{v.name}: R[{', '.join(map(str, v.shape))}]" if v.shape else f"{v.name}: R"
+    return v.declaration()
 
 
 def _same_program(f: Expr, var: ir.Var, what: str) -> None:
@@ -278,3 +279,25 @@ def _direction(f: Expr, w: Expr, v: Expr) -> None:
     for var in ir.variables(v.node):
         if var.name in own and own[var.name] is not var:
             _same_program(f, var, what)
+
+
+def laplacian(f: Expr, w, mode: str | None = None, compress: bool = True) -> Expr:
+    """Δf = tr ∇²_w f, the sum of the Hessian's diagonal, formed without the Hessian (its cost is
+    that of the diagonal: see Expr.diagonal)."""
+    H = hessian(f, w, mode, compress)
+    return H.trace()._replace(name=f"Laplacian_{H.wrt} {f.name or 'f'}")
+
+
+def newton_cg_step(f, w, /, rtol: float = 1e-8, maxiter: int | None = None, mode=None, **arrays):
+    """The Newton step p solving ∇²f p = -∇f by conjugate gradients on the Hessian's operator
+    (never forming it), shaped like w. Needs a positive definite Hessian at the point."""
+    from scipy.sparse.linalg import cg
+    from .operators import linear_operator
+    g = numpy.asarray(grad(f, w, mode).evaluate(**arrays))
+    op = linear_operator(hessian(f, w, mode), **arrays)
+    p, info = cg(op, -g.reshape(-1), rtol=rtol, maxiter=maxiter)
+    if info != 0:
+        from .errors import NumericalError
+        raise NumericalError(f"conjugate gradients did not converge (info {info})",
+                             expected="a positive definite Hessian at this point, or a larger maxiter")
+    return p.reshape(g.shape)

@@ -173,8 +173,7 @@ def _matching_axes(got, reference, rtol, atol):
 def _parse_in_context(text: str, f: Expr) -> Expr:
     decls = []
     for v in sorted(f.known_names, key=lambda v: v.name):
-        dims = ", ".join(str(d) for d in v.shape)
-        decls.append(f"{v.name}: R[{dims}]" if v.shape else f"{v.name}: R")
+        decls.append(v.declaration())
     name = "_candidate"
     while any(v.name == name for v in f.known_names):
         name += "_"

@@ -141,12 +141,17 @@ def reverse(root: ir.Node, x: ir.Var, seed: ir.Node, seed_extra: int) -> ir.Node
 MAX_FUSED = 16
 
 
-def fuse(root: ir.Node) -> ir.Node:
+def fuse(root: ir.Node, reductions_only: bool = False) -> ir.Node:
     """Inline einsums used once into the einsum that uses them: one n-ary product per chain.
 
     This is cross-country elimination: the chain of partials is no longer multiplied in the fixed
     forward or reverse order, but in the order opt_einsum plans for the actual sizes — which
     generalises the paper's 'vectors first' heuristic (reference §5).
+
+    ``reductions_only``: inline a product only into one that sums over some of its axes (forward
+    mode: a tangent's product rule makes X[m,i] t[m,j] -> (m, i, j) and the next product sums m; fused,
+    the sum happens inside the contraction and the (m, n, n) tangent is never formed — the paper's
+    forward-mode compression, which multiplies the seed's unit tensor in last).
     """
     counts = use_counts(root)
     memo: dict[int, ir.Node] = {}
@@ -156,8 +161,10 @@ def fuse(root: ir.Node) -> ir.Node:
             for k, (op, labels) in enumerate(zip(n.operands, n.ins)):
                 new = memo.get(op.id, op)
                 room = MAX_FUSED - len(ops) - (len(n.operands) - k - 1)
-                if (isinstance(new, ir.Einsum) and counts[op.id] <= 1 and len(new.operands) <= room
-                        and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)):
+                if (isinstance(new, ir.Einsum) and (counts[op.id] <= 1 or reductions_only and _pointwise(new))
+                        and len(new.operands) <= room
+                        and len(set(new.out)) == len(new.out) and len(set(labels)) == len(labels)
+                        and (not reductions_only or not set(labels) <= set(n.out))):
                     mapping = dict(zip(new.out, labels))
                     tag = next(_fresh)
                     for inner_op, inner_labels in zip(new.operands, new.ins):
@@ -170,6 +177,12 @@ def fuse(root: ir.Node) -> ir.Node:
         else:
             memo[n.id] = _rebuild(n, memo)
     return memo[root.id]
+
+
+def _pointwise(n: ir.Einsum) -> bool:
+    """A product that sums nothing (X[m,i] y[m]): inlined into each use, it costs nothing extra and
+    lets the contraction that uses it see its factors (a Gram product X diag(d) Xᵀ, say)."""
+    return {l for labels in n.ins for l in labels} <= set(n.out)
 
 
 def _rebuild(n: ir.Node, memo) -> ir.Node:
@@ -192,8 +205,14 @@ def _differentiable(root: ir.Node) -> ir.Node:
     return _unfused.get(root, root)
 
 
-def _fused(out: ir.Node) -> ir.Node:
-    fused = fuse(out)
+def _fused(out: ir.Node, reductions_only: bool = False) -> ir.Node:
+    fused = fuse(out, reductions_only)
+    if reductions_only:  # a product inlined brings its operands along: their pointwise factors next
+        for _ in range(2):
+            again = fuse(fused, True)
+            if again is fused:
+                break
+            fused = again
     if fused is not out:
         _unfused[fused] = out
     return fused
@@ -214,16 +233,31 @@ def jacobian(root: ir.Node, x: ir.Node, mode: str = "cross-country", compress: b
         raise DerivativeError(f"unknown mode {mode!r}", expected=" | ".join(MODES))
     root = _differentiable(root)
     if mode == "forward":
-        out = forward(root, x, _seed(x.shape, not compress), x.rank)
+        out = symmetrized(forward(root, x, _seed(x.shape, not compress), x.rank), x, root.rank)
+        if compress:
+            out = _fused(out, reductions_only=True)
     else:
-        out = reverse(root, x, _seed(root.shape, not compress), root.rank)
+        out = symmetrized(reverse(root, x, _seed(root.shape, not compress), root.rank), x, root.rank)
         if mode == "cross-country":
             out = _fused(out)
     return out
 
 
+def symmetrized(node: ir.Node, x: ir.Var, axis: int) -> ir.Node:
+    """A derivative by a symmetric variable (``S: Sym[n]``, ``SPD[n]``), taken along symmetric
+    directions: its axes ``axis, axis + 1`` (x's) averaged with their transpose, sym(G) = (G + Gᵀ)/2 —
+    the gradient in the space of symmetric matrices with the Frobenius inner product, the derivative
+    of f(sym(X)) (as JAX's of ``lambda X: f((X + X.T) / 2)``). A sum of two products, no n⁴ tensor.
+    Any other variable: ``node`` as is."""
+    if x.structure is None or ir.is_zero(node):
+        return node
+    perm = list(range(node.rank))
+    perm[axis], perm[axis + 1] = axis + 1, axis
+    return ir.add(ir.scale(node, 0.5), ir.scale(ir.transpose(node, perm), 0.5))
+
+
 def hvp(f: ir.Node, x: ir.Var, v: ir.Node, mode: str = "cross-country", compress: bool = True) -> ir.Node:
     """H v without H: the forward derivative of grad f along v (forward-over-reverse)."""
     g = _differentiable(jacobian(f, x, "reverse" if mode == "forward" else mode, compress))
-    out = forward(g, x, v, 0)
+    out = forward(g, x, symmetrized(v, x, 0), 0)  # along a symmetric direction for a symmetric x
     return _fused(out) if mode == "cross-country" else out

@@ -175,6 +175,46 @@ class Expr:
             self._compiled.put(key, (plan, gen, dtype, full.xp))
         return Structured.from_plan(full.xp, plan, values, plan.shape, self.split)
 
+    # ---------------------------------------------------------------------------- parts
+    def diagonal(self) -> "Expr":
+        """The diagonal of a derivative as an expression of its own: the entries where every copy of
+        the variable's axes is equal (and the output's, when the output is shaped like the variable):
+        shape (n,) for an (n, n) Hessian, (m, k) for an (m, k, m, k) one, (n,) for the Jacobian of
+        an element-wise map. The tie is pushed into the expression before anything is evaluated, so
+        the diagonal costs what it costs, not what the whole derivative does."""
+        from . import diff
+        from .errors import DerivativeError
+        from .parts import derivative_classes, tie
+        if self.kind not in ("jacobian", "gradient", "hessian", "derivative"):
+            raise DerivativeError(f"{self.display_name} is not a derivative with a diagonal",
+                                  expected="a Jacobian, Hessian or derivative from tcnb (not an hvp or a plain expression)")
+        var_rank = self.rank - self.split
+        order = 1 if self.kind in ("jacobian", "gradient") else self.order
+        out_rank = self.rank - order * var_rank
+        classes = derivative_classes(self.shape[:out_rank], self.shape[out_rank:out_rank + var_rank], order)
+        node = tie(self.node, classes)
+        if self.mode == "cross-country":
+            node = diff.fuse(node)
+        keep = sorted(set(classes))
+        first = [classes.index(c) for c in keep]
+        return Expr(node, f"diagonal({self.name})" if self.name else None,
+                    indices=tuple(self.indices[p] for p in first), known_names=self.known_names)
+
+    def trace(self) -> "Expr":
+        """The trace of a derivative (the sum of its diagonal) as a scalar expression: the Laplacian
+        for a Hessian, the divergence for the Jacobian of a vector field."""
+        from .parts import total
+        d = self.diagonal()
+        return Expr(total(d.node), f"trace({self.name})" if self.name else None, known_names=self.known_names)
+
+    def as_linear_operator(self, /, backend: str | None = None, **arrays):
+        """This derivative at the arrays as a scipy.sparse.linalg.LinearOperator (rows: its first
+        ``split`` axes, flattened in C order): matvec and rmatvec are symbolic products with a new
+        variable, fused and compiled once, so the dense derivative is never formed."""
+        from .operators import linear_operator
+        backend, arrays = _split_backend(backend, arrays)  # a variable may be named `backend`
+        return linear_operator(self, backend, **arrays)
+
     # ---------------------------------------------------------------------------- display
     @property
     def display_name(self) -> str:

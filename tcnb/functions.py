@@ -17,7 +17,7 @@ import sympy
 
 from . import ir
 from .errors import TensorSyntaxError
-from .primitives import BINARY_FUNCTIONS, ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, LOWERED, REGISTRY, lookup
+from .primitives import BINARY_FUNCTIONS, ELEMENTWISE_FUNCTIONS, FORMULA_NAMES, LOWERED, REGISTRY, TUPLE_FUNCTIONS, lookup
 from .primitives.elementwise import absval, relu, sigmoid, sign, softplus, step  # noqa: F401
 from .primitives.printing import _cse, elementwise_code, elementwise_latex, print_formula  # noqa: F401
 
@@ -82,8 +82,8 @@ def sympy_namespace() -> dict:
 # Names the language itself gives a meaning to (the functions it writes as products: records in
 # primitives/lowered.py): define_elementwise may not take them over, since a redefinition would
 # silently change every later program that uses them.
-LANGUAGE_FUNCTIONS = frozenset(LOWERED)
-LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R"}  # R: the type of declarations (x: R[n])
+LANGUAGE_FUNCTIONS = frozenset(LOWERED) | frozenset(TUPLE_FUNCTIONS)  # and eigh, svd: several results
+LANGUAGE_NAMES = LANGUAGE_FUNCTIONS | {"R", "Sym", "SPD"}  # the types of declarations (x: R[n], S: Sym[n])
 
 
 def define_elementwise(name: str, formula) -> sympy.Expr:

@@ -279,6 +279,64 @@ class Structured:
             total = part if total is None else total + part
         return total
 
+    def rmatmul(self, u):
+        """Contract the leading (row) axes with u (shape = the row axes): uᵀ H, without densifying."""
+        xp = self.xp
+        u = xp.asarray(u)
+        rows_shape, cols_shape = self.shape[:self.split], self.shape[self.split:]
+        if tuple(u.shape) != rows_shape:
+            raise ShapeError(f"rmatvec with an array of shape {tuple(u.shape)}", expected=f"shape {rows_shape}")
+        total = None
+        for factors, labels, pattern in self._terms:
+            rows, colp = pattern[:self.split], pattern[self.split:]
+            out = tuple(l for l in dict.fromkeys(colp) if l in labels or l in rows)
+            part = self._contract(list(factors) + [(u, rows)], out)
+            part = _expand(xp, part, out, colp, cols_shape)
+            total = part if total is None else total + part
+        return total
+
+    def as_linear_operator(self):
+        """A SciPy LinearOperator (rows × columns, flattened in C order) whose matvec and rmatvec
+        contract the stored factors: eigsh, cg, minres, lobpcg work on it without densifying."""
+        from scipy.sparse.linalg import LinearOperator
+        rows, cols = self.shape[:self.split], self.shape[self.split:]
+        host = _host(self.xp)
+        return LinearOperator(
+            (math.prod(rows), math.prod(cols)), dtype=float,
+            matvec=lambda x: host(self @ self.xp.asarray(x).reshape(cols)).reshape(-1),
+            rmatvec=lambda u: host(self.rmatmul(self.xp.asarray(u).reshape(rows))).reshape(-1))
+
+    def to_sparse(self, format: str = "csr"):
+        """The result as a scipy.sparse matrix (rows × columns, C order): each term's core placed on
+        its unit-tensor pattern, so the sparsity is the pattern's (block-diagonal for matrix
+        factorisation). Refused when the nonzeros would exceed the memory budget."""
+        import numpy
+        import scipy.sparse
+        rows, cols = self.shape[:self.split], self.shape[self.split:]
+        data, ri, ci = [], [], []
+        for core, labels, pattern in self.terms:
+            distinct = tuple(dict.fromkeys(pattern))
+            size = {l: self.shape[pattern.index(l)] for l in distinct}
+            nnz = math.prod(size[l] for l in distinct)
+            if nnz * 24 > config.memory_budget:
+                raise MemoryBudgetError(f"the sparse form has {nnz} nonzeros = {human_bytes(nnz * 24)}, over "
+                                        f"the memory budget of {human_bytes(config.memory_budget)}",
+                                        expected="matvec (@) or as_linear_operator()")
+            values = _host(self.xp)(_expand(numpy, numpy.asarray(_host(self.xp)(core)), labels, distinct,
+                                            tuple(size[l] for l in distinct)))
+            grid = numpy.indices(values.shape).reshape(len(distinct), -1)
+            at = {l: grid[k] for k, l in enumerate(distinct)}
+            r = numpy.ravel_multi_index([at[l] for l in pattern[:self.split]], rows) if rows else numpy.zeros(nnz, int)
+            c = numpy.ravel_multi_index([at[l] for l in pattern[self.split:]], cols) if cols else numpy.zeros(nnz, int)
+            data.append(values.reshape(-1))
+            ri.append(r)
+            ci.append(c)
+        out = scipy.sparse.coo_matrix((numpy.concatenate(data) if data else numpy.zeros(0),
+                                       (numpy.concatenate(ri) if ri else numpy.zeros(0, int),
+                                        numpy.concatenate(ci) if ci else numpy.zeros(0, int))),
+                                      shape=(math.prod(rows), math.prod(cols)))
+        return out.asformat(format)
+
     def solve(self, b):
         """x with H x = b (a Newton step), on the cores when H is block-diagonal, else densified."""
         xp = self.xp
@@ -332,3 +390,11 @@ class Structured:
         # back to the column order of the variable
         src = S_in + S_out + C
         return xp.transpose(x, [src.index(l) for l in cols])
+
+
+def _host(xp):
+    """array -> NumPy array (SciPy's operators and sparse matrices live on the host)."""
+    from .backend.registry import _host_asarray, backend_of_namespace
+    b = backend_of_namespace(xp)
+    return b.to_host if b is not None else _host_asarray
+

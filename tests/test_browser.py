@@ -167,9 +167,10 @@ def _open_and_run_all(d, lab, name: str):
 def test_tour_runs_in_jupyterlab_and_graph_widget_renders(lab, browser):
     d = browser
     _open_and_run_all(d, lab, TOUR.name)
-    page = d.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
+    # outputs render a little after the kernel goes idle (later still on a loaded machine): wait for them
+    page = _wait(lambda: (lambda t: t if "namespace unchanged" in t and "all modes agree" in t else None)(
+        d.find_element(By.CSS_SELECTOR, ".jp-Notebook").text), 60, "the checks' printed lines")
     assert "Traceback" not in page, "a cell raised"
-    assert "namespace unchanged" in page and "all modes agree" in page
 
     # formulas typeset by MathJax, program DAG drawn as SVG
     _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-latex mjx-container"), 60, "MathJax output")

@@ -55,7 +55,7 @@ PARSE_ERRORS = [
     ("x: R[n]\ny = [x, x]", TensorSyntaxError, 2, 4, []),
     ("x: R[n]\ny = x < x", TensorSyntaxError, 2, 4, []),
     ("x: R[n]\ny = x.shape", TensorSyntaxError, 2, 4, ["shape"]),
-    ("x: R[n]\ny = x[0]", TensorSyntaxError, 2, 4, []),
+    ("x: R[n]\ny = x[j]", TensorSyntaxError, 2, 4, ["index notation"]),
     ("x: R[n]\ny = 'abc'", TensorSyntaxError, 2, 4, []),
     ("x: R[n]\nx += 1", TensorSyntaxError, 2, 0, []),
     ("x: R[n]\ny = z = x", TensorSyntaxError, 2, 0, []),

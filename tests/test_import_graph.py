@@ -26,10 +26,10 @@ LAYERS = [
     ("ir", ["tcnb.ir"]),
     ("primitives", ["tcnb.primitives"]),
     ("names and text", ["tcnb.functions", "tcnb.einstein"]),
-    ("parse and derive", ["tcnb.terms", "tcnb.parser", "tcnb.lang", "tcnb.diff"]),
+    ("parse and derive", ["tcnb.terms", "tcnb.parser", "tcnb.lang", "tcnb.diff", "tcnb.parts"]),
     ("backend", ["tcnb.backend"]),
     ("compressed results and rendering", ["tcnb.structured", "tcnb.render"]),
-    ("public API", ["tcnb.expr", "tcnb.api", "tcnb.check", "tcnb", "tcnb.__main__"]),
+    ("public API", ["tcnb.expr", "tcnb.operators", "tcnb.api", "tcnb.check", "tcnb", "tcnb.__main__"]),
     ("notebook and bench", ["tcnb.notebook", "tcnb.widgets", "tcnb.bench"]),
 ]
 

@@ -34,6 +34,17 @@ def elementwise_rows() -> list[str]:
         note = rec.note
         rows.append(f"| `{name}` | {_math(elementwise_latex(f, 'u'))} | {_math(elementwise_latex(d1, 'u'))} | "
                     f"{_cell(note)} |")
+    # functions of several tensors: f(u, v) and its partials by u and by v
+    from sympy.printing.latex import LatexPrinter
+    from tcnb import ir
+    from tcnb.functions import print_formula
+    from tcnb.primitives import BINARY_FUNCTIONS
+    for name, rec in BINARY_FUNCTIONS.items():
+        marks = ["u", "v"]
+        tex = lambda e: print_formula(LatexPrinter(), e, marks)
+        partials = ", ".join(tex(sympy.diff(rec.formula, ir.arg_symbol(k))) for k in range(2))
+        rows.append(f"| `{name}(u, v)` | {_math(tex(rec.formula))} | {_math(partials)} (by u, by v) | "
+                    f"{_cell(rec.note)} |")
     return rows
 
 
@@ -57,15 +68,15 @@ def general_rows() -> list[str]:
 
 
 def builtin_names() -> list[str]:
-    """The functions the language writes as products, in alphabetical order."""
-    from tcnb.primitives import LOWERED
-    return sorted(LOWERED)
+    """The functions the language writes as products or unpacks (eigh, svd), in alphabetical order."""
+    from tcnb.primitives import LOWERED, TUPLE_FUNCTIONS
+    return sorted(set(LOWERED) | set(TUPLE_FUNCTIONS))
 
 
 def builtin_rules() -> dict:
-    """name -> (call, rule, notes) of every function written as a product, from its record."""
-    from tcnb.primitives import LOWERED
-    return {name: rec.doc for name, rec in LOWERED.items()}
+    """name -> (call, rule, notes) of every function written as a product or unpacked, from its record."""
+    from tcnb.primitives import LOWERED, TUPLE_FUNCTIONS
+    return {name: rec.doc for name, rec in list(LOWERED.items()) + list(TUPLE_FUNCTIONS.items())}
 
 
 def builtin_rows() -> list[str]:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from .. import ir
 from ..config import config, human_bytes
-from ..dims import resolve_shape
-from ..errors import MemoryBudgetError
+from ..dims import resolve, resolve_shape
+from ..errors import BindingError, MemoryBudgetError
 from .emit import NodeCode
 from .names import Names
 from .spell import Spell, dim_code, tuple_code  # noqa: F401  (dim_code, tuple_code: standalone.py)
@@ -69,6 +69,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
     """
     order = ir.topological(list(roots))
     shapes = {n.id: resolve_shape(n.shape, sizes) for n in order}
+    for n in order:
+        if isinstance(n, ir.IndexMap):
+            check_index_map(n, sizes)
     root_ids = {r.id for r in roots}
     alloc = Names([v.name for v in arg_vars], fixed=(xp, "_rt", "dtype", fn_name) + tuple(reserved))
     size_names = {s: alloc.local(s) for s in shape_symbols(roots, arg_vars)} if symbolic else {}
@@ -108,6 +111,24 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
     params = [alloc.param[v.name] for v in arg_vars]
     return Generated(src, [v.name for v in arg_vars], largest, node_bytes, fn_name, body, rets, params,
                      size_names)
+
+
+def check_index_map(m: ir.IndexMap, sizes: dict) -> None:
+    """Refuse, when sizes are bound, an index map (a slice, a constant index, ``x[i + c]``) that
+    reaches outside its target axis: BindingError naming the index and the size."""
+    I = [resolve(d, sizes) for d in m.in_dims]
+    for row, c, d in zip(m.matrix, m.offset, m.out_dims):
+        c = resolve(sympy.sympify(c), sizes)
+        lo = c + sum(min(0, a) * (k - 1) for a, k in zip(row, I))
+        hi = c + sum(max(0, a) * (k - 1) for a, k in zip(row, I))
+        size = resolve(d, sizes)
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            used = set().union(*(sympy.sympify(x).free_symbols for x in m.offset + m.in_dims)) - d.free_symbols
+            at = ", ".join(f"{s.name} = {sizes[s.name]}" for s in sorted(used, key=lambda s: s.name))
+            raise BindingError(f"a slice, constant index or index map reaches index {bad} on an axis of size "
+                               f"{d}" + (f" = {size}" if not d.is_Integer else "") + (f" (at {at})" if at else ""),
+                               expected=f"sizes that keep every index in [0, {d - 1}]")
 
 
 def _inline(n: ir.Node, root_ids) -> bool:

@@ -50,7 +50,10 @@ class NodeCode(Visitor):
         return self.visit(n)
 
     def visit_Var(self, n: ir.Var) -> str:
-        return self.alloc.param[n.name]
+        name = self.alloc.param[n.name]
+        if n.structure is not None and not self.traceable:  # the declaration's promise, checked
+            return self.emit(f"_rt.check_structure({self.xp}, {name}, {n.name!r}, {n.structure!r})")
+        return name
 
     def visit_Const(self, n: ir.Const) -> str:
         return _materialise_const(n, self.xp, self.spell.shape(n.shape))
@@ -77,7 +80,7 @@ class NodeCode(Visitor):
 
     def visit_General(self, n: ir.General) -> str:
         return lookup(n.name).code_of([self.value(a) for a in n.args], n.params, self.xp, self.traceable,
-                                      _what(n))
+                                      _what(n), self.spell.shape(n.shape))
 
     def visit_Einsum(self, n: ir.Einsum) -> str:
         spell = self.spell
@@ -195,34 +198,49 @@ def _apply_index_maps(core, maps, out, low: Lowerer, xp, spell: Spell):
     each ``i`` contributes K[p] once, so the operand is broadcast over it before the scatter.
     """
     core = list(core)
-    for k, (m, labels) in enumerate(maps):
-        r = len(m.in_dims)
-        I, J = labels[:r], labels[r:]
-        A, c, I_shape, J_shape = _map_args(m, spell)
-        elsewhere = set(out) | {l for mm, ll in maps[k + 1:] for l in ll}
-        for side, own, other in (("gather", J, I), ("scatter", I, J)):
-            if set(own) & elsewhere or len(set(own)) != len(own) or set(own) & set(other):
-                continue
-            group = [q for q, (_, l) in enumerate(core) if set(l) & set(own)]
-            rest = [core[q] for q in range(len(core)) if q not in group]
-            needed = elsewhere | {l for _, ls in rest for l in ls} | set(other)
-            t, keep = _summand(low, [core[q] for q in group], own, needed, xp)
-            axes = tuple(keep.index(l) for l in own)
-            remaining = tuple(l for l in keep if l not in own)
-            if side == "gather":
-                expr = f"_rt.gather({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape})"
-                result = tuple(I) + remaining
-            else:
-                injective = numpy.linalg.matrix_rank(numpy.array(A, dtype=float).reshape(len(A), r)) == r if A else r == 0
-                expr = f"_rt.scatter({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape}, {bool(injective)})"
-                result = tuple(J) + remaining
-            low._note(result)
-            core = rest + [(low.emit(expr), result)]
-            break
+    pending = list(maps)
+    while pending:  # any map that can be a gather or a scatter now goes first; else materialise one
+        for k, (m, labels) in enumerate(pending):
+            step = _map_step(core, m, labels, out, [l for q, (_, ll) in enumerate(pending) if q != k for l in ll],
+                             low, xp, spell)
+            if step is not None:
+                core = step
+                pending.pop(k)
+                break
         else:
+            m, labels = pending.pop(0)
+            A, c, I_shape, J_shape = _map_args(m, spell)
             low._note(labels)
             core.append((low.emit(f"_rt.index_map_dense({xp}, {A}, {c}, {I_shape}, {J_shape}, dtype)"), labels))
     return core
+
+
+def _map_step(core, m, labels, out, others, low: Lowerer, xp, spell: Spell):
+    """``core`` with the map contracted as a gather (J summed) or a scatter-add (I summed), or
+    None where neither is possible yet (``others``: the labels of the maps still pending)."""
+    r = len(m.in_dims)
+    I, J = labels[:r], labels[r:]
+    A, c, I_shape, J_shape = _map_args(m, spell)
+    elsewhere = set(out) | set(others)
+    for side, own, other in (("gather", J, I), ("scatter", I, J)):
+        if set(own) & elsewhere or len(set(own)) != len(own) or set(own) & set(other):
+            continue
+        group = [q for q, (_, l) in enumerate(core) if set(l) & set(own)]
+        rest = [core[q] for q in range(len(core)) if q not in group]
+        needed = elsewhere | {l for _, ls in rest for l in ls} | set(other)
+        t, keep = _summand(low, [core[q] for q in group], own, needed, xp)
+        axes = tuple(keep.index(l) for l in own)
+        remaining = tuple(l for l in keep if l not in own)
+        if side == "gather":
+            expr = f"_rt.gather({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape})"
+            result = tuple(I) + remaining
+        else:
+            injective = numpy.linalg.matrix_rank(numpy.array(A, dtype=float).reshape(len(A), r)) == r if A else r == 0
+            expr = f"_rt.scatter({xp}, {t}, {axes}, {A}, {c}, {I_shape}, {J_shape}, {bool(injective)})"
+            result = tuple(J) + remaining
+        low._note(result)
+        return rest + [(low.emit(expr), result)]
+    return None
 
 
 def _summand(low: Lowerer, parts, own, needed, xp):

@@ -326,6 +326,32 @@ def cholesky(xp, a, what="cholesky"):
     return out
 
 
+def check_structure(xp, a, name, structure):
+    """The promise of a declaration ``name: Sym[n]`` (``SPD[n]``): ``a`` is symmetric to a relative
+    tolerance (BindingError otherwise), and for SPD positive definite (a Cholesky attempt;
+    NumericalError otherwise). Returns ``a``."""
+    decl = f"{name}: {'Sym' if structure == 'sym' else 'SPD'}[n]"
+    if not bool(xp.isfinite(a).all()):
+        raise _error("NumericalError", f"variable '{name}' ({decl}) has NaN or infinite entries", "finite entries")
+    scale = float(xp.abs(a).max()) if a.size else 0.0
+    tol = (1e-4 if a.dtype == xp.float32 else 1e-10) * scale
+    asym = float(xp.abs(a - a.T).max()) if a.size else 0.0
+    if asym > tol:
+        raise _error("BindingError", f"variable '{name}' is declared {decl} but its array is not symmetric: "
+                     f"max |{name} - {name}ᵀ| = {asym:.3g} (largest entry {scale:.3g})",
+                     f"a symmetric array, e.g. ({name} + {name}.T) / 2")
+    if structure == "spd":
+        try:
+            out = xp.linalg.cholesky(a)
+        except xp.linalg.LinAlgError:
+            out = None
+        if out is None or not bool(xp.isfinite(out).all()):  # CuPy returns NaN instead of raising
+            raise _error("NumericalError", f"variable '{name}' is declared {decl} but its array is not "
+                         "positive definite (its Cholesky factorization fails)",
+                         "a symmetric positive definite array, e.g. B Bᵀ + c I with c > 0")
+    return a
+
+
 def solve_triangular(xp, a, b, lower=True, what="solve_triangular"):
     """x with T x = b, T the lower (upper) triangle of a; NumericalError for a zero diagonal entry.
     A stack of matrices takes a stack of vectors (one axis fewer) or of matrices."""
@@ -435,3 +461,43 @@ def expm_derivative(xp, a, order=1, what="expm_derivative"):
         term = xp.transpose(ordered, axes)
         out = term if out is None else out + term
     return xp.ascontiguousarray(out)
+
+
+def cumsum(xp, a, axis, reverse=False):
+    """Cumulative sum along ``axis`` (None: a vector's only axis), from the end when ``reverse``."""
+    ax = 0 if axis is None else axis
+    if not reverse:
+        return xp.cumsum(a, axis=ax)
+    return xp.flip(xp.cumsum(xp.flip(a, ax), axis=ax), ax)
+
+
+def _excluded(xp, v, k):
+    """E[..., p1..pk] = prod of v[..., q] over q not in {p1..pk} (0 where two p coincide), without
+    division: exclusive cumulative products from both ends (k = 1), then one position set to 1 at a
+    time (k > 1)."""
+    n = v.shape[-1]
+    if k == 1:
+        one = xp.ones(v.shape[:-1] + (1,), dtype=v.dtype)
+        left = xp.concatenate([one, xp.cumprod(v[..., :-1], axis=-1)], axis=-1)
+        right = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(v, -1)[..., :-1], axis=-1)], axis=-1), -1)
+        return left * right
+    eye = xp.eye(n, dtype=v.dtype)
+    parts = []
+    for p in range(n):
+        e = _excluded(xp, xp.where(eye[p] > 0, 1.0, v), k - 1)
+        for axis in range(k - 1):  # p taken already: zero
+            keep = (1.0 - eye[p]).reshape((n,) + (1,) * (k - 2 - axis))
+            e = e * keep
+        parts.append(e)
+    return xp.stack(parts, axis=-1)
+
+
+def prod_others(xp, a, axis, k=1):
+    """Products of all entries but k along ``axis`` (all entries for None): a.shape followed by
+    k - 1 more positions along the axis (None: k - 1 more copies of a.shape). Exact at zeros."""
+    if axis is None:
+        e = _excluded(xp, a.reshape(a.shape[:0] + (-1,)), k)
+        return e.reshape(tuple(a.shape) * k)
+    e = _excluded(xp, xp.moveaxis(a, axis, -1), k)
+    r = a.ndim
+    return xp.moveaxis(e, r - 1, axis)

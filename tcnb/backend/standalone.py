@@ -285,7 +285,8 @@ def _sizes_text(plan, arg_vars, size_names) -> list:
 
 
 def _function_doc(name, arg_vars, params, keywords, root) -> str:
-    args = ", ".join(f"{params[v.name]}: R{shape_str(v.shape).replace('(', '[').replace(')', ']')}"
+    args = ", ".join(f"{params[v.name]}: {v.declaration().split(': ', 1)[1]}" if v.structure else
+                     f"{params[v.name]}: R{shape_str(v.shape).replace('(', '[').replace(')', ']')}"
                      if v.shape else f"{params[v.name]}: R" for v in arg_vars)
     text = f"{name or 'The expression'} (shape {shape_str(root.shape)}) from {args or 'no arguments'}"
     if keywords:

@@ -20,13 +20,15 @@ simplifying kinds and small constructors). Graph walks are tcnb/graph.py, re-exp
 Everything is imported from ``tcnb.ir``; the submodules are an implementation detail.
 """
 from ..graph import depends_on, topological, variables
-from .algebra import Add, Einsum, Elementwise, add, is_zero, neg, scale, split_coefficient, transpose, zeros
+from .algebra import (LINEAR_OF_UNIT, Add, Einsum, Elementwise, add, is_zero, neg, register_linear_of_unit, scale,
+                      split_coefficient, transpose, zeros)
 from .formula import ARGS, FUSE_HEIGHT, FUSE_LIMIT, MAX_ARGS, T, arg_symbol, formula_shape, formula_size, fusable
 from .labels import is_kept_delta, label_dims_of, unit_tensor_ties
-from .nodes import Const, Delta, General, IndexMap, Node, Var
+from .nodes import STRUCTURES, Const, Delta, General, IndexMap, Node, Var
 
 __all__ = ["Node", "Var", "Const", "Delta", "IndexMap", "General", "Elementwise", "Add", "Einsum",
            "T", "ARGS", "MAX_ARGS", "arg_symbol", "FUSE_LIMIT", "FUSE_HEIGHT", "formula_shape", "formula_size", "fusable",
            "unit_tensor_ties", "is_kept_delta", "label_dims_of",
            "split_coefficient", "scale", "add", "neg", "zeros", "is_zero", "transpose",
-           "topological", "variables", "depends_on"]
+           "LINEAR_OF_UNIT", "register_linear_of_unit",
+           "topological", "variables", "depends_on", "STRUCTURES"]

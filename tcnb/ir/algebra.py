@@ -16,7 +16,7 @@ from ..dims import shape_str
 from ..errors import ShapeError
 from .formula import T, fusable
 from .labels import canonical, eliminate_deltas, label_dims_of
-from .nodes import Const, Delta, Node, _ids
+from .nodes import Const, Delta, IndexMap, Node, _ids
 
 _LETTERS = "ijklmnopqrstuvwxyzabcdefgh"
 
@@ -196,20 +196,23 @@ class Einsum(Node):
             if lab not in label_dims:
                 raise ShapeError("an output index appears in no operand")
 
-        # a sum holding unit tensors is multiplied out, so each δ can meet the summation that
-        # removes it (the paper's "unit tensors last": what keeps derivatives compressed)
+        # a sum holding unit tensors (or index maps) is multiplied out, so each δ can meet the
+        # summation that removes it (the paper's "unit tensors last": what keeps derivatives compressed)
         for k, (op, labels) in enumerate(zip(operands, ins)):
-            if isinstance(op, Add) and len(op.terms) <= 8 and any(_carries_delta(t) for t in op.terms):
+            if isinstance(op, Add) and len(op.terms) <= 8 and any(_carries_delta(t) or _carries_map(t)
+                                                                  for t in op.terms):
                 return Add.make([cls.make(operands[:k] + [t] + operands[k + 1:], ins, out) for t in op.terms])
 
         # inline operands that are pure renamings (transposes), scaled tensors, or products that
-        # carry a unit tensor: all are free and expose more structure to δ-elimination and the planner
+        # carry a unit tensor or an index map: all are free and expose more structure to
+        # δ-elimination and the planner (a map meeting its sum is a gather, not a dense 0/1 matrix)
         coef = 1.0
         changed = True
         while changed:
             changed = False
             for k, (op, labels) in enumerate(zip(operands, ins)):
-                if (isinstance(op, Einsum) and _carries_delta(op) and len(set(labels)) == len(labels)
+                if (isinstance(op, Einsum) and (_carries_delta(op) or _carries_map(op))
+                        and len(set(labels)) == len(labels)
                         and len(set(op.out)) == len(op.out)):
                     inner_map = dict(zip(op.out, labels))
                     tag = next(_ids)
@@ -235,6 +238,11 @@ class Einsum(Node):
                     changed = True
                     break
         operands, ins, out = eliminate_deltas(operands, ins, out, label_dims)
+        applied = _apply_linear_of_unit(operands, ins, out)
+        if applied is not None:  # L(δ) met a tensor: L (or its transpose) applied to it, no δ formed
+            ops, lbl = applied
+            scalar = [Const.make(coef)] if coef != 1.0 else []
+            return cls.make(ops + scalar, lbl + [()] * len(scalar), out)
         # fold scalar constants; a constant tensor whose labels all appear elsewhere is a scalar too
         keep_ops, keep_ins = [], []
         for idx, (op, labels) in enumerate(zip(operands, ins)):
@@ -286,10 +294,78 @@ class Einsum(Node):
 
 
 
+# ------------------------------------------------ linear general functions of a unit tensor
+
+# name -> (apply, transpose): a *linear* general function L (reshape, cumsum) whose local partial is
+# L applied to a unit tensor, G = L(δ) with axes (L's output axes O, the operand's axes P). Where G
+# meets the other factors T (their product) over all of P, Σ_P G[O, P] T[P, Q] = L(T)[O, Q]:
+# ``apply(g, t)`` gets T with P first and returns that; over all of O, Σ_O T[Q, O] G[O, P] =
+# Lᵀ(T)[Q, P]: ``transpose(g, t)`` gets T with O last; either returns None to decline. So tangents
+# and adjoints are reshaped / cumulated, never multiplied by a dense selection matrix. Records
+# register here (tcnb/primitives); the IR knows no names.
+LINEAR_OF_UNIT: dict = {}
+
+
+def register_linear_of_unit(name: str, apply, transpose_rule) -> None:
+    """Declare the general function ``name`` linear, with its action and its transpose's (above)."""
+    LINEAR_OF_UNIT[name] = (apply, transpose_rule)
+
+
+def _linear_of_unit(op) -> bool:
+    from .nodes import General
+    return (isinstance(op, General) and op.name in LINEAR_OF_UNIT and len(op.args) == 1
+            and isinstance(op.args[0], Delta) and not op.args[0].dense)
+
+
+def _apply_linear_of_unit(operands, ins, out):
+    """(operands, ins) with one L(δ) contracted into the tensor it meets (see LINEAR_OF_UNIT), or None."""
+    for k, op in enumerate(operands):
+        if not _linear_of_unit(op):
+            continue
+        r = len(op.args[0].dims)
+        labels = ins[k]
+        for side, own in (("apply", labels[len(labels) - r:]), ("transpose", labels[:len(labels) - r])):
+            if not own or len(set(own)) != len(own) or set(own) & set(out):
+                continue
+            others = labels[:len(labels) - r] if side == "apply" else labels[len(labels) - r:]
+            if set(own) & set(others):
+                continue
+            users = [j for j, s in enumerate(ins) if j != k and set(s) & set(own)]
+            if not users:
+                continue
+            if len(users) == 1:
+                t, tl = operands[users[0]], ins[users[0]]
+            else:  # several factors meet L(δ) (w ⊙ cos c in a fused adjoint): their product first
+                later = set(out) | set(labels) | {l for q, s in enumerate(ins) if q not in users for l in s}
+                tl = tuple(dict.fromkeys(l for q in users for l in ins[q] if l in later))
+                t = Einsum.make([operands[q] for q in users], [ins[q] for q in users], tl)
+            if len(set(tl)) != len(tl) or not set(own) <= set(tl):
+                continue
+            rest = tuple(l for l in tl if l not in own)
+            order = own + rest if side == "apply" else rest + own
+            t = transpose(t, tuple(tl.index(l) for l in order))
+            apply, trans = LINEAR_OF_UNIT[op.name]
+            result = apply(op, t) if side == "apply" else trans(op, t)
+            if result is None:  # the rule declines (a partial not of the form it produces)
+                continue
+            new_labels = others + rest if side == "apply" else rest + others
+            keep = [q for q in range(len(operands)) if q not in users and q != k]
+            return [operands[q] for q in keep] + [result], [ins[q] for q in keep] + [tuple(new_labels)]
+    return None
+
+
 def _carries_delta(node: Node) -> bool:
+    # a linear function of a unit tensor, L(δ), counts as one: inlined, it meets what removes it
     if isinstance(node, Delta):
         return not node.dense
-    return isinstance(node, Einsum) and any(isinstance(o, Delta) and not o.dense for o in node.operands)
+    return isinstance(node, Einsum) and any((isinstance(o, Delta) and not o.dense) or _linear_of_unit(o)
+                                            for o in node.operands)
+
+
+def _carries_map(node: Node) -> bool:
+    """An index map, or a product holding one (a slice's, a concatenation's Jacobian)."""
+    return isinstance(node, IndexMap) or (isinstance(node, Einsum)
+                                          and any(isinstance(o, IndexMap) for o in node.operands))
 
 
 def _is_renaming(node: "Einsum") -> bool:

@@ -75,19 +75,41 @@ class Node:
         return f"<{type(self).__name__}{' ' + detail if detail else ''} {shape_str(self.shape)} #{self.id}>"
 
 
+# what a declaration may promise about a square matrix variable, and how it is written
+STRUCTURES = {"sym": "Sym", "spd": "SPD"}
+
+
 class Var(Node):
-    """A named input tensor of a symbolic shape."""
-    __slots__ = ("name",)
+    """A named input tensor of a symbolic shape.
+
+    ``structure`` is what the declaration promises about a square matrix: None (nothing, ``R[...]``),
+    ``"sym"`` (symmetric, ``Sym[n]``) or ``"spd"`` (symmetric positive definite, ``SPD[n]``). It is
+    part of the key: derivatives with respect to it are taken along symmetric directions.
+    """
+    __slots__ = ("name", "structure")
     kind = "var"
 
     @classmethod
-    def make(cls, name: str, shape: Sequence) -> "Var":
+    def make(cls, name: str, shape: Sequence, structure: str | None = None) -> "Var":
         """The variable ``name`` of ``shape`` (dimensions as ints, names or SymPy expressions)."""
         shape = tuple(as_dim(d) for d in shape)
-        return cls._intern((name, shape), shape, (), name=name)
+        if structure is not None:
+            if structure not in STRUCTURES:
+                raise ShapeError(f"unknown structure {structure!r}", expected=" or ".join(STRUCTURES))
+            if len(shape) != 2 or shape[0] != shape[1]:
+                raise ShapeError(f"a {STRUCTURES[structure]} variable is a square matrix, got {shape_str(shape)}",
+                                 expected="shape (n, n)")
+            return cls._intern((name, shape, structure), shape, (), name=name, structure=structure)
+        return cls._intern((name, shape), shape, (), name=name, structure=None)
+
+    def declaration(self) -> str:
+        """The declaration that makes this variable: ``x: R[n]``, ``S: Sym[n]``, ``c: R``."""
+        if self.structure is not None:
+            return f"{self.name}: {STRUCTURES[self.structure]}[{self.shape[0]}]"
+        return f"{self.name}: R[{', '.join(map(str, self.shape))}]" if self.shape else f"{self.name}: R"
 
     def _describe(self) -> str:
-        return self.name
+        return self.name if self.structure is None else f"{self.name} {STRUCTURES[self.structure]}"
 
 
 class Const(Node):

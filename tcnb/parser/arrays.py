@@ -17,7 +17,7 @@ from .. import ir
 from ..dims import shape_str
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import canonical_formula, make_general
-from . import calls
+from . import calls, slicing
 from .products import Prod, as_prod, fresh_label
 from .scope import Scope
 
@@ -103,13 +103,11 @@ class ArrayReader:
         return Prod(v.factors, tuple(reversed(v.out)), v.dims)
 
     def subscript(self, e: ast.Subscript) -> Prod:
-        """``x[:, None]``: NumPy's new axis of size 1, broadcast against whatever it meets; other
-        subscripts are index notation, which needs an indexed left side."""
+        """``x[:, None]``: NumPy's new axis of size 1, broadcast against whatever it meets; slices
+        and integer indices (``x[1:]``, ``X[0]``) are index maps (slicing.py)."""
         elts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
-        if not (elts and all((isinstance(x, ast.Slice) and x.lower is None and x.upper is None and x.step is None)
-                             or (isinstance(x, ast.Constant) and x.value is None) for x in elts)):
-            self.fail(e, "indices are only used in index notation",
-                      expected="a definition like G[i, j] = X[k, i] * X[k, j]")
+        if not slicing.is_plain(elts):
+            return slicing.read(self, e, elts)  # x[1:], X[0], x[::2], X[..., 0]: index maps
         base = as_prod(self.expr(e.value))
         if sum(isinstance(x, ast.Slice) for x in elts) != len(base.out):
             self.fail(e, f"{sum(isinstance(x, ast.Slice) for x in elts)} ':' for a tensor of rank {len(base.out)}",

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 
+import sympy
+
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import elementwise_formula, formula_arity, formula_body
-from ..primitives import LOWERED, REGISTRY
+from ..primitives import LOWERED, REGISTRY, SPD_FORMS, TUPLE_FUNCTIONS
+from ..primitives.shapes import keep_axes
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
 
@@ -38,6 +41,8 @@ def read_call(r, e: ast.Call):
         if arity == 1:
             return r.elementwise(formula_body(formula), r.expr(e.args[0]))
         return r.elementwise_of_several(formula_body(formula), [r.expr(a) for a in e.args], e)
+    if fname in TUPLE_FUNCTIONS:
+        refuse_one_value(r, e, TUPLE_FUNCTIONS[fname])
     if fname in LOWERED:
         rec = LOWERED[fname]
         if rec.index_notation is not None:
@@ -54,6 +59,16 @@ def read_call(r, e: ast.Call):
         r.fail(e, f"{fname}(...) is a tensor without indices", expected=f"in index notation, a name "
                f"with indices: define it first (I = {fname}(...)) and write I[i, j]")
     return result
+
+
+def refuse_one_value(r, e, rec):
+    """A function of several results where one value is expected."""
+    names = ", ".join(n for n, _ in rec.outputs)
+    if r.index_notation:
+        r.fail(e, f"{rec.name}() has {len(rec.outputs)} results and is not available in index notation",
+               expected=f"{names} = {rec.name}(...) as a statement of its own, then {rec.outputs[0][0]}[i] ...")
+    r.fail(e, f"{rec.name}() has {len(rec.outputs)} results ({names}): unpack them, as in "
+           f"{names} = {rec.name}(...), or use {rec.instead}")
 
 
 def refuse_in_index_notation(r, e, name: str, instead: str = "indices instead"):
@@ -115,6 +130,8 @@ def primitive(r, e, kwargs, rec):
     comparison ``u > v`` where the record has a comparison parameter: two operands), then parameters
     by position or keyword."""
     refuse_in_index_notation(r, e, rec.name)
+    keep = bool_arg(r, kwargs.pop("keepdims"), "keepdims=True or False") if rec.keepdims and "keepdims" in kwargs \
+        else False
     relation = [p for p in rec.params if p.kind == "comparison"]
     plain = [p for p in rec.params if p.kind != "comparison"]
     names = [p.name for p in plain]
@@ -138,7 +155,10 @@ def primitive(r, e, kwargs, rec):
         pos = nargs + k
         if p.name in kwargs and len(e.args) > pos:
             r.fail(e, f"{rec.name}: {p.name} given twice")
-        if p.kind == "axis":
+        if p.kind == "shape":
+            node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
+            params[p.name] = None if node is None else shape_arg(r, node, args[0].shape, rec.name)
+        elif p.kind == "axis":
             axis = axis_arg(r, e, kwargs, len(args[0].out), pos)
             if isinstance(axis, tuple):
                 r.fail(e, f"{rec.name} over several axes is not supported", expected="one axis or None")
@@ -148,9 +168,41 @@ def primitive(r, e, kwargs, rec):
             read = bool_arg if p.kind == "bool" else int_arg
             params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
-        return Prod.of(rec.make([a.node() for a in args], params))
+        nodes = [a.node() for a in args]
+        if rec.name in SPD_FORMS and getattr(nodes[0], "structure", None) == "spd":
+            node = SPD_FORMS[rec.name](*nodes)  # through Cholesky (primitives/decompositions.py)
+        else:
+            node = rec.make(nodes, params)
+        if keep:
+            node = keep_axes(node, args[0].shape, dict(node.params).get("axis"))
+        return Prod.of(node)
     except TcnbError as err:
         raise r.src.locate(err, e) from None
+
+
+def shape_arg(r, node, source, name="reshape"):
+    """A target shape: a tuple of dimensions (or one dimension), one of them possibly -1, which is
+    inferred from the ``source`` shape's size (it must divide it exactly)."""
+    elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+    dims, unknown = [], None
+    for el in elts:
+        if isinstance(el, ast.UnaryOp) and isinstance(el.op, ast.USub) and isinstance(el.operand, ast.Constant) \
+                and el.operand.value == 1:
+            if unknown is not None:
+                r.fail(el, f"{name}: only one dimension may be -1", expected="one -1 at most")
+            unknown = len(dims)
+            dims.append(None)
+        else:
+            dims.append(r.scope.dimension(el))
+    if unknown is not None:
+        total = sympy.Mul(*source) if source else sympy.Integer(1)
+        rest = sympy.Mul(*[d for d in dims if d is not None])
+        inferred = sympy.cancel(total / rest)
+        if not inferred.is_polynomial() or sympy.fraction(sympy.together(inferred))[1] != 1:
+            r.fail(node, f"{name}: -1 would be {inferred}, which is not a dimension",
+                   expected=f"dimensions whose product divides {total}", cls=ShapeError)
+        dims[unknown] = sympy.expand(inferred)
+    return tuple(dims)
 
 
 _RELATIONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
@@ -208,6 +260,22 @@ class Call:
         """Every argument read as a dimension (``eye(n)``, ``ones(m, n)``)."""
         return tuple(self.reader.scope.dimension(a) for a in self.node.args)
 
+    def flag(self, name: str, default: bool = False) -> bool:
+        """The keyword ``name`` as a literal bool (``keepdims=True``), or ``default``."""
+        node = self.kwargs.get(name)
+        return default if node is None else bool_arg(self.reader, node, f"{name}=True or False")
+
+    def integers(self, k: int, keyword: str | None = None, default=None):
+        """Argument ``k`` (or the keyword) as a literal int or a tuple of ints; ``default`` if absent."""
+        node = self.kwargs.get(keyword) if keyword else None
+        if node is None:
+            node = self.node.args[k] if k < len(self.node.args) else None
+        if node is None or (isinstance(node, ast.Constant) and node.value is None):
+            return default
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(int_arg(self.reader, el, "an integer") for el in node.elts)
+        return int_arg(self.reader, node, "an integer")
+
     def string(self, k: int):
         """Argument ``k`` if it is a literal string, else None."""
         args = self.node.args
@@ -240,3 +308,26 @@ class Call:
     def elementwise(self, formula, p: Prod) -> Prod:
         """The element-wise function ``formula`` (a SymPy formula in ir.T) of p."""
         return self.reader.elementwise(formula, p)
+
+    def argument(self, pos: int, keyword: str):
+        """The syntax of the argument at position ``pos`` or keyword ``keyword``, None if absent."""
+        if keyword in self.kwargs and len(self.node.args) > pos:
+            self.fail(f"{self.name}: {keyword} given twice")
+        return self.kwargs.get(keyword, self.node.args[pos] if len(self.node.args) > pos else None)
+
+    def tensors(self, k: int) -> list:
+        """Argument ``k``, a list or tuple of tensors (``concatenate([a, b])``), each read."""
+        node = self.node.args[k] if k < len(self.node.args) else None
+        if not isinstance(node, (ast.List, ast.Tuple)):
+            self.fail(f"{self.name} takes a list of tensors", expected=f"{self.name}([a, b, ...])",
+                      at=k if node is not None else None)
+        return [as_prod(self.reader.expr(x)) for x in node.elts]
+
+    def integers(self, k: int, keyword: str):
+        """Argument ``k`` (or ``keyword``): a literal integer or a tuple of them."""
+        node = self.argument(k, keyword)
+        if node is None:
+            self.fail(f"{self.name} needs {keyword}", expected=f"an integer {keyword}")
+        if isinstance(node, ast.Tuple):
+            return tuple(int_arg(self.reader, x, f"an integer {keyword}") for x in node.elts)
+        return int_arg(self.reader, node, f"an integer {keyword}")

@@ -18,6 +18,7 @@ import sympy
 from .. import ir
 from ..errors import TcnbError, TensorSyntaxError
 from ..functions import ELEMENTWISE, USER_FUNCTIONS, apply_formula, formula_arity, sympy_namespace
+from ..primitives import TUPLE_FUNCTIONS
 from . import indices
 from .arrays import ArrayReader
 from .products import Prod
@@ -66,6 +67,9 @@ _UNSUPPORTED_STMT = {ast.Import: "import", ast.ImportFrom: "import", ast.For: "a
                      ast.Try: "try", ast.Raise: "raise", ast.Assert: "assert", ast.AugAssign:
                      "augmented assignment (+=)", ast.AsyncFunctionDef: "async def",
                      ast.Pass: "pass", ast.Break: "break", ast.Continue: "continue"}
+
+# declaration types that promise a structure of a square matrix (ir.Var.structure)
+_STRUCTURE_OF = {word: key for key, word in ir.STRUCTURES.items()}
 
 _FRAMES_PER_LEVEL = 5  # Python frames the reader uses per level (measured: about 3.3)
 
@@ -148,6 +152,8 @@ class _Statements:
             if len(stmt.targets) != 1:
                 self.fail(stmt, "chained assignment is not supported", expected="one name = expression")
             target = stmt.targets[0]
+            if isinstance(target, (ast.Tuple, ast.List)):
+                return self.unpacking(target, stmt)
             if isinstance(target, ast.Name):
                 self.check_new_name(target)
                 value = ArrayReader(self.scope).expr(stmt.value)
@@ -179,8 +185,52 @@ class _Statements:
                       expected="a new name")
         if s.is_function(name):
             self.fail(target, f"'{name}' is the name of a function", expected="another name")
-        if name == "R":
-            self.fail(target, "'R' is reserved for declarations", expected="another name")
+        if name == "R" or name in _STRUCTURE_OF:
+            self.fail(target, f"'{name}' is reserved for declarations", expected="another name")
+
+    def unpacking(self, target, stmt):
+        """``w, V = eigh(A)``: the results of a function of several results (TUPLE_FUNCTIONS), one
+        definition each; ``_`` drops a result."""
+        e = stmt.value
+        known = ", ".join(sorted(TUPLE_FUNCTIONS))
+        if not (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in TUPLE_FUNCTIONS):
+            self.fail(e, "only a function of several results can be unpacked",
+                      expected=f"names = one of {known}, as in w, V = eigh(A)")
+        rec = TUPLE_FUNCTIONS[e.func.id]
+        form = f"{', '.join(n for n, _ in rec.outputs)} = {rec.name}(...)"
+        for t in target.elts:
+            if isinstance(t, ast.Starred):
+                self.fail(t, "a starred target is not supported", expected=form)
+            if isinstance(t, ast.Subscript):
+                self.fail(t, "index notation cannot unpack several results",
+                          expected=f"{form} with plain names, then index them: {rec.outputs[0][0]}[i]")
+            if not isinstance(t, ast.Name):
+                self.fail(t, "cannot assign to this", expected=form)
+        if len(target.elts) != len(rec.outputs):
+            self.fail(target, f"{rec.name}() has {len(rec.outputs)} results, but {len(target.elts)} "
+                      f"name{'s are' if len(target.elts) != 1 else ' is'} given", expected=form)
+        names = [t.id for t in target.elts if t.id != "_"]
+        if len(set(names)) != len(names):
+            self.fail(target, "a name is repeated", expected=f"distinct names, as in {form}")
+        for t in target.elts:
+            if t.id != "_":
+                self.check_new_name(t)
+        if e.keywords or any(isinstance(a, ast.Starred) for a in e.args) or len(e.args) != rec.arity:
+            self.fail(e, f"{rec.name} takes {rec.arity} argument{'s' if rec.arity != 1 else ''}, "
+                      f"got {len(e.args)}{' and keywords' if e.keywords else ''}", expected=form)
+        reader = ArrayReader(self.scope)
+        operands = []
+        for a in e.args:
+            value = reader.expr(a)
+            operands.append(value.node() if isinstance(value, Prod) else ir.Const.make(value))
+        try:
+            nodes = [build(*operands) for _, build in rec.outputs]
+        except TcnbError as err:
+            err = type(err)(f"{rec.name}: {err.message.split(': ', 1)[-1]}", expected=err.expected)
+            raise self.src.locate(err, e) from None
+        for t, node in zip(target.elts, nodes):
+            if t.id != "_":
+                self.define(t.id, node, stmt)
 
     def define(self, name, node, stmt):
         self.scope.definitions[name] = node
@@ -193,17 +243,33 @@ class _Statements:
             self.fail(stmt.value, "a declaration has no value", expected="name: R[dims] without '= ...'")
         self.check_new_name(stmt.target)
         ann, s = stmt.annotation, self.scope
+        structure = None
         if isinstance(ann, ast.Name) and ann.id == "R":
             dims = ()
         elif isinstance(ann, ast.Subscript) and isinstance(ann.value, ast.Name) and ann.value.id == "R":
             elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             dims = tuple(s.dimension(e) for e in elts)
+        elif isinstance(ann, (ast.Name, ast.Subscript)) and _STRUCTURE_OF.get(
+                getattr(ann, "id", getattr(getattr(ann, "value", None), "id", None))):
+            structure, dims = self.structured_type(ann)
         else:
-            self.fail(ann, "unknown type in a declaration", expected="R (a scalar) or R[dims] (a real tensor)")
+            self.fail(ann, "unknown type in a declaration", expected="R (a scalar), R[dims] (a real tensor), "
+                      "Sym[n] (a symmetric matrix) or SPD[n] (a symmetric positive definite matrix)")
         for d in dims:
             s.dim_names |= {sym.name for sym in d.free_symbols}
-        s.variables[stmt.target.id] = ir.Var.make(stmt.target.id, dims)
+        s.variables[stmt.target.id] = ir.Var.make(stmt.target.id, dims, structure)
         s.lines[stmt.target.id] = stmt.lineno
+
+    def structured_type(self, ann):
+        """``Sym[n]`` / ``SPD[n]``: (structure, (n, n)) of a square matrix with a promise."""
+        word = ann.id if isinstance(ann, ast.Name) else ann.value.id
+        form = f"{word}[n] (one dimension: an n×n matrix)"
+        if isinstance(ann, ast.Name):
+            self.fail(ann, f"{word} needs its size", expected=form)
+        if isinstance(ann.slice, ast.Tuple):
+            self.fail(ann.slice, f"{word}[...] takes one dimension, got {len(ann.slice.elts)}", expected=form)
+        n = self.scope.dimension(ann.slice)
+        return _STRUCTURE_OF[word], (n, n)
 
     def function_def(self, stmt: ast.FunctionDef):
         name, s = stmt.name, self.scope

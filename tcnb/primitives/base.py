@@ -87,6 +87,7 @@ class Primitive:
     doc: tuple = ("", "", "")         # (call signature, derivative rule, notes) for the reference docs
     example: str = ""                 # a program using it, for the generated tests
     broadcast: bool = False           # the parser broadcasts the operands as `+` does; scalars stay scalars
+    keepdims: bool = False            # a reduction over its ``axis``: the parser accepts keepdims=True
 
     @property
     def arity(self) -> int:
@@ -132,13 +133,14 @@ class Primitive:
         parts = names + [f"{p.name}={p.default!r}" for p in params]
         return f"{self.name}({', '.join(parts)})"
 
-    def code_of(self, args, params, module: str, traceable: bool = False, what: str = "") -> str:
-        """Array code of this primitive on operand code ``args`` with a node's ``params``."""
+    def code_of(self, args, params, module: str, traceable: bool = False, what: str = "", out: str = "()") -> str:
+        """Array code of this primitive on operand code ``args`` with a node's ``params``; ``{out}`` in
+        the template is the code of the result's shape (``out``: sizes as the generated code spells them)."""
         template = (self.traceable or self.code) if traceable else self.code
         values = {p.name: p.default for p in self.params}
         values.update(dict(params))
         params = values
-        return template.format(m=module, a=list(args), what=repr(what or self.name), **params)
+        return template.format(m=module, a=list(args), what=repr(what or self.name), out=out, **params)
 
     def spell(self, style: str, args, wrapped, params) -> str:
         """The primitive written in ``style`` ("latex", "matrix_latex", "matrix", "text")."""

@@ -1,4 +1,6 @@
-"""Decompositions: cholesky, eigvalsh (with eigh_vectors), svdvals (with svd_u, svd_v).
+"""Decompositions: cholesky, eigvalsh (with eigh_vectors), svdvals (with svd_u, svd_v); the functions
+of several results built of them (``w, V = eigh(A)``, ``U, s, Vt = svd(A)``: TUPLE_FUNCTIONS), and the
+Cholesky forms of functions of a symmetric positive definite variable (SPD_FORMS).
 
 Their local partials are tensors over IR nodes, like linalg.py's: the eigenvalues' partial is a
 product of the eigenvectors, the eigenvectors' partial uses the eigenvalue gaps, and so on, so a
@@ -20,14 +22,17 @@ Conventions (those of jax.numpy, whose derivatives the tests compare with):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import sympy
 
 from .. import ir
 from .base import Operand, Primitive, Spelling, register, square
 from .batching import MATRIX_RANKS, batch_of, eye, matrix, product
-from .linalg import tri_mask, triangular_inverse
+from .linalg import SOLVE_TRIANGULAR, tri_mask, triangular_inverse
 
+E = ir.Einsum.make
 _SYM = Operand("A", ranks=MATRIX_RANKS, sample="symmetric")
 _ANY = Operand("A", ranks=MATRIX_RANKS)
 
@@ -258,3 +263,69 @@ SVD_V = register(Primitive(
          r"$dV = V (F \circ [S U^\top dA V + V^\top dA^\top U S]) + (I - V V^\top) dA^\top U S^{-1}$",
          _SVD_NOTE + "; signed together with U's columns"),
     example="A: R[n, k]\nf = svd_v(A)"))
+
+
+# ------------------------------------------------------------------ functions of several results
+
+@dataclass(frozen=True)
+class TupleFunction:
+    """A function of several results, written only as ``a, b = name(A, ...)``: each result is an
+    expression of other records (``outputs``: (name in messages, build(*operand nodes) -> node)).
+    ``instead`` says what to call for one value; ``doc`` is (call, derivative rule, notes)."""
+    name: str
+    arity: int
+    outputs: tuple
+    instead: str
+    doc: tuple
+
+
+TUPLE_FUNCTIONS: dict[str, TupleFunction] = {}
+
+
+def register_tuple(rec: TupleFunction) -> TupleFunction:
+    """Add a function of several results; a name is registered once."""
+    if rec.name in TUPLE_FUNCTIONS:
+        raise ValueError(f"tuple function {rec.name!r} is already registered")
+    TUPLE_FUNCTIONS[rec.name] = rec
+    return rec
+
+
+def _swap_last(x):
+    """x with its last two axes swapped (Vᵀ of each matrix of a stack)."""
+    r = x.rank
+    return ir.transpose(x, tuple(range(r - 2)) + (r - 1, r - 2))
+
+
+register_tuple(TupleFunction(
+    "eigh", 1, (("w", lambda A: EIGVALSH.make((A,))), ("V", lambda A: EIGH_VECTORS.make((A,)))),
+    "eigvalsh(A) for the eigenvalues, eigh_vectors(A) for the eigenvectors",
+    ("`w, V = eigh(A)`: `eigvalsh(A)`, `eigh_vectors(A)`", "those of eigvalsh and eigh_vectors",
+     "A symmetric (its symmetric part is read); w ascending")))
+
+register_tuple(TupleFunction(
+    "svd", 1, (("U", lambda A: SVD_U.make((A,))), ("s", lambda A: SVDVALS.make((A,))),
+               ("Vt", lambda A: _swap_last(SVD_V.make((A,))))),
+    "svdvals(A) for the singular values, svd_u(A) / svd_v(A) for the singular vectors",
+    ("`U, s, Vt = svd(A)`: the thin SVD `svd_u(A)`, `svdvals(A)`, `svd_v(A).T`",
+     "those of svd_u, svdvals and svd_v", "A = U diag(s) Vt, s descending (NumPy's full_matrices=False)")))
+
+
+# ------------------------------------------------------------------ SPD variables through Cholesky
+
+def _logdet_spd(P):
+    # log det P = 2 Σ_i log L_ii, L = cholesky(P)
+    L = CHOLESKY.make((P,))
+    d = E([L], [("i", "i")], ("i",))
+    return E([ir.Elementwise.make(sympy.log(ir.T), d), ir.Const.make(2.0)], [("i",), ()], ())
+
+
+def _solve_spd(P, B):
+    # P⁻¹ B = L⁻ᵀ (L⁻¹ B)
+    L = CHOLESKY.make((P,))
+    y = SOLVE_TRIANGULAR.make((L, B), {"lower": True})
+    return SOLVE_TRIANGULAR.make((ir.transpose(L, (1, 0)), y), {"lower": False})
+
+
+# name -> build(*operand nodes): the form a call takes when its first operand is a variable declared
+# SPD[n] (the same value and, along symmetric directions, the same derivatives)
+SPD_FORMS: dict[str, Callable] = {"logdet": _logdet_spd, "solve": _solve_spd}

@@ -23,6 +23,7 @@ import sympy
 from .. import ir
 from ..dims import shape_str
 from ..errors import ShapeError
+from .shapes import keep_axes
 
 T = ir.T
 
@@ -65,34 +66,51 @@ def _not_in_index_notation(call):
         call.fail("sum() in index notation: indices absent on the left are summed already")
 
 
+def _kept(call, p, result, axis):
+    """``result`` (a reduction of p over ``axis``) with keepdims=True: the axes back, of size 1."""
+    if not call.flag("keepdims"):
+        return result
+    return call.product(keep_axes(result.node(), p.shape, axis))
+
+
 def _sum(call):
     call.check_arity()
     x = call.tensor(0)
     _not_in_index_notation(call)
-    axes = _axes(x, call.axis(len(x.out)))
-    return x.over(tuple(l for k, l in enumerate(x.out) if k not in axes))
+    axis = call.axis(len(x.out))
+    axes = _axes(x, axis)
+    return _kept(call, x, x.over(tuple(l for k, l in enumerate(x.out) if k not in axes)), axis)
 
 
 def _mean(call):
     call.check_arity()
     x = call.tensor(0)
-    axes = _axes(x, call.axis(len(x.out)))
+    axis = call.axis(len(x.out))
+    axes = _axes(x, axis)
     _not_in_index_notation(call)
     s = x.over(tuple(l for k, l in enumerate(x.out) if k not in axes))
     dims = [x.dims[l] for k, l in enumerate(x.out) if k in axes]
+    return _kept(call, x, s.times(call.product(inverse_count(dims), ())), axis)
+
+
+def inverse_count(dims) -> ir.Node:
+    """1 / (the product of ``dims``) as a scalar node: a constant, or 1/n of a symbolic count."""
     count = sympy.Mul(*dims) if dims else sympy.Integer(1)
     if count.is_Integer:
-        return s.scaled(1.0 / float(count))
+        return ir.Const.make(1.0 / float(count))
     ones = ir.Const.make(1.0, tuple(dims))
     n = ir.Einsum.make([ones], [tuple(range(len(dims)))], ())
-    return s.times(call.product(ir.Elementwise.make(1 / T, n), ()))
+    return ir.Elementwise.make(1 / T, n)
 
 
 def _norm2(call):
     call.check_arity()
     a = call.tensor(0)
+    axis = call.axis(len(a.out))
+    axes = _axes(a, axis)
     sq = call.multiply(a, a)
-    return call.elementwise(sympy.sqrt(T), sq.over(()))
+    kept = tuple(l for k, l in enumerate(sq.out) if k not in axes)
+    return _kept(call, a, call.elementwise(sympy.sqrt(T), sq.over(kept)), axis)
 
 
 # ------------------------------------------------------------------ matrices and vectors
@@ -168,7 +186,7 @@ def _einsum(call):
     spec = spec.replace(" ", "")
     ops = [call.tensor(k) for k in range(1, call.nargs)]
     if "..." in spec:
-        call.fail("'...' in einsum is not supported", expected="explicit indices", at=0)
+        spec = _ellipsis(call, spec, ops)
     if "->" in spec:
         ins_s, out_s = spec.split("->", 1)
     else:
@@ -195,6 +213,38 @@ def _einsum(call):
         if ("e", c) not in result.dims:
             call.fail(f"output index '{c}' appears in no operand", at=0)
     return result.over(tuple(("e", c) for c in out_s)).apart()
+
+
+def _ellipsis(call, spec, ops):
+    """``spec`` with each ``...`` spelled as letters of its own: the broadcast axes, right-aligned
+    across the operands as NumPy aligns them (an implicit output starts with them)."""
+    ins_s, arrow, out_s = spec.partition("->")
+    groups = ins_s.split(",")
+    if len(groups) != len(ops):
+        return spec  # the count is refused below
+    spare = [c for c in string.ascii_letters if c not in spec]
+    ranks = []
+    for k, (g, p) in enumerate(zip(groups, ops)):
+        if g.count("...") > 1 or "." in g.replace("...", ""):
+            call.fail(f"bad einsum index group '{g}'", expected="one '...' at most per operand", at=0)
+        e = len(p.out) - len(g.replace("...", "")) if "..." in g else 0
+        if e < 0:
+            call.fail(f"operand {k + 1} has rank {len(p.out)}, fewer than the indices of '{g}'",
+                      cls=ShapeError, expected=f"{len(p.out)} indices or fewer beside '...'", at=k + 1)
+        ranks.append(e)
+    width = max(ranks)
+    if width > len(spare):
+        call.fail("'...' stands for more axes than there are letters left", at=0)
+    ell = "".join(spare[:width])
+    groups = [g.replace("...", ell[width - e:]) for g, e in zip(groups, ranks)]
+    if arrow:
+        if out_s.count("...") > 1 or "." in out_s.replace("...", ""):
+            call.fail(f"bad einsum output '{out_s}'", expected="one '...' at most", at=0)
+        out_s = out_s.replace("...", ell)
+    else:
+        letters = [c for c in "".join(groups) if c not in ell]
+        out_s = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return ",".join(groups) + "->" + out_s
 
 
 def _operand(call, k, p, labels):
@@ -226,10 +276,10 @@ def _join(call, a, b):
 # ------------------------------------------------------------------ the records
 
 for _rec in [
-    Lowered("sum", (1, 2), _sum, keywords=("axis",), index_notation=None, doc=(
-        "`sum(x[, axis])`", "linear: the adjoint is broadcast back over the summed axes", "")),
-    Lowered("mean", (1, 2), _mean, keywords=("axis",), index_notation=None, doc=(
-        "`mean(x[, axis])`", "linear: 1/count times that of `sum`", "")),
+    Lowered("sum", (1, 2), _sum, keywords=("axis", "keepdims"), index_notation=None, doc=(
+        "`sum(x[, axis], keepdims=False)`", "linear: the adjoint is broadcast back over the summed axes", "")),
+    Lowered("mean", (1, 2), _mean, keywords=("axis", "keepdims"), index_notation=None, doc=(
+        "`mean(x[, axis], keepdims=False)`", "linear: 1/count times that of `sum`", "")),
     Lowered("trace", (1, 1), _trace, doc=(
         "`trace(A)`, A square", r"$\partial\, \mathrm{tr} A / \partial A = I$ (a unit tensor, kept symbolic)", "")),
     Lowered("diag", (1, 1), _diag, doc=(
@@ -238,8 +288,10 @@ for _rec in [
     Lowered("diagonal", (1, 1), _diagonal, doc=(
         "`diagonal(A)`: square matrix → vector", r"$\partial A_{ii} / \partial A_{kl} = \delta_{ik}\delta_{il}$",
         "`A[i, i]` in index notation is the same")),
-    Lowered("norm2", (1, 1), _norm2, index_notation="sqrt(A[i, k] * A[i, k]) for the norms of rows", doc=(
-        "`norm2(A)`: Frobenius norm $\\sqrt{\\sum A^2}$", r"$\partial \|A\| / \partial A = A / \|A\|$",
+    Lowered("norm2", (1, 2), _norm2, keywords=("axis", "keepdims"),
+            index_notation="sqrt(A[i, k] * A[i, k]) for the norms of rows", doc=(
+        "`norm2(A[, axis], keepdims=False)`: Frobenius norm $\\sqrt{\\sum A^2}$ (of each slice along the axes)",
+        r"$\partial \|A\| / \partial A = A / \|A\|$",
         "not differentiable at A = 0: the gradient evaluates to NaN there")),
     Lowered("dot", (2, 2), _dot, doc=(
         "`dot(a, b)`", "bilinear: the derivative w.r.t. one operand is the other", "same as `a @ b`")),
@@ -250,7 +302,8 @@ for _rec in [
     Lowered("ones", (0, 8), _ones, index_notation=None, doc=(
         "`ones(m, n, ...)`", "a constant: derivative 0", "")),
     Lowered("einsum", (2, 64), _einsum, doc=(
-        '`einsum("ij,j->i", A, x)`', "multilinear: the derivative w.r.t. one operand is the einsum of the "
+        '`einsum("ij,j->i", A, x)`, `"...ij,...jk->...ik"` (broadcast axes as NumPy)',
+        "multilinear: the derivative w.r.t. one operand is the einsum of the "
         "others, with δ for repeated output indices", "")),
 ]:
     register_lowered(_rec)

@@ -230,12 +230,13 @@ def _extremum_latex(sym):
 def _reduction(name, sym, gap_sign, traceable):
     return register(Primitive(
         name=name, family="selection", operands=(Operand("x"),), params=(Param("axis", None, "axis"),),
-        shape=_reduced_shape, code=f"{{m}}.{name}({{a[0]}}, axis={{axis}})", traceable=traceable,
+        shape=_reduced_shape, code=f"{{m}}.{name}({{a[0]}}, axis={{axis}})", traceable=traceable, keepdims=True,
         derivatives=(_d_extremum(gap_sign),),
         reference=lambda xp, x, axis=None: getattr(xp, name)(x, axis=axis),
         flops=lambda shapes, params: entries(shapes[0]),
         spelling=Spelling(latex=_extremum_latex(sym), matrix_latex=_extremum_latex(sym)),
-        doc=(f"`{name}(x[, axis])`: the {'largest' if gap_sign > 0 else 'smallest'} entry (along one axis)",
+        doc=(f"`{name}(x[, axis], keepdims=False)`: the {'largest' if gap_sign > 0 else 'smallest'} entry "
+             "(along one axis)",
              rf"$\partial\, {sym} x / \partial x_p = [x_p = {sym} x] / \#\{{q : x_q = {sym} x\}}$",
              "ties share the derivative evenly (JAX's convention); one axis or all"),
         example=f"x: R[m, n]\nf = {name}(x, axis=1)"))
