@@ -480,3 +480,19 @@ def test_ported_from_autograd(case):
         # differ from central differences of their own gradients by the same amount
         rtol = 1e-4 if "low rank" in name else 1e-6
         np.testing.assert_allclose(H, H_ref, rtol=rtol, atol=1e-7, err_msg=f"{name}[{k}] Hessian")
+
+
+def test_tuple_functions_on_a_stack():
+    """w, V = eigh(A) and U, s, Vt = svd(A) of a stack: Vt swaps the last two axes of each matrix."""
+    rng = _rng(9)
+    A = rng.standard_normal((3, 4, 2))
+    S = stack((3, 3, 3), rng, "symmetric")
+    prog = tcnb.parse("A: R[b, m, n]\nS: R[b, k, k]\nU, s, Vt = svd(A)\nw, V = eigh(S)\n"
+                      "f = sum(s) + sum(w * w)")
+    np.testing.assert_allclose(prog["U"].evaluate(A=A) @ (prog["s"].evaluate(A=A)[..., None] * prog["Vt"].evaluate(A=A)),
+                               A, atol=1e-12)
+    V, w = prog["V"].evaluate(S=S), prog["w"].evaluate(S=S)
+    np.testing.assert_allclose(V @ (w[..., None] * np.swapaxes(V, -1, -2)), S, atol=1e-12)
+    g = tcnb.grad(prog["f"], "A").evaluate(A=A, S=S)
+    expected = jax.grad(lambda X: jnp.sum(jnp.linalg.svd(X, compute_uv=False)))(jnp.asarray(A))
+    np.testing.assert_allclose(g, expected, rtol=1e-10, atol=1e-12)
