@@ -182,27 +182,67 @@ def _singular(what, detail="the matrix is singular"):
     return _error("NumericalError", f"{what}: {detail}", "a nonsingular (well-conditioned) matrix")
 
 
-def _ill_conditioned(xp, a, a_inv) -> bool:
-    """1-norm condition number past 1/eps: the inverse carries no correct digits."""
+def _the_matrix(bad) -> str:
+    """'the matrix' (one matrix: ``bad`` is a 0-d flag), or 'the matrix at batch index (2, 0)' for
+    the first flagged entry of a stack's flags ``bad`` (an array over the batch axes)."""
+    if getattr(bad, "ndim", 0) == 0:
+        return "the matrix"
+    flat = [int(q) for q in _host_flags(bad)]
+    first, shape, index = flat.index(1), tuple(int(d) for d in bad.shape), []
+    for d in reversed(shape):
+        index.append(first % d)
+        first //= d
+    return f"the matrix at batch index {tuple(reversed(index))}"
+
+
+def _host_flags(bad):
+    """A boolean array as a flat Python list (read back from a device array too)."""
+    flat = bad.reshape(-1)
+    return flat.get().tolist() if hasattr(flat, "get") else flat.tolist()
+
+
+def _each(xp, a, test):
+    """Flags over the batch axes of a stack ``a``: whether ``test(matrix)`` fails for each matrix
+    (for the error path: which matrix made the stacked LAPACK call fail)."""
+    import numpy
+    flat = a.reshape((-1,) + tuple(a.shape[-2:]))
+    return numpy.array([bool(test(m)) for m in flat]).reshape(tuple(a.shape[:-2]))
+
+
+def _raises(xp, fn):
+    def test(m):
+        try:
+            fn(m)
+        except xp.linalg.LinAlgError:
+            return True
+        return False
+    return test
+
+
+def _ill_conditioned(xp, a, a_inv):
+    """Flags over the batch axes: 1-norm condition number past 1/eps (the inverse carries no
+    correct digits), or a non-finite inverse."""
     eps = xp.finfo(a.dtype).eps
     norm = xp.abs(a).sum(axis=-2).max(axis=-1)
     norm_inv = xp.abs(a_inv).sum(axis=-2).max(axis=-1)
     cond = norm * norm_inv
-    return bool((~xp.isfinite(cond) | (cond * eps > 1.0)).any())
+    return ~xp.isfinite(cond) | (cond * eps > 1.0)
 
 
 def inv(xp, a, what="inv"):
-    """Matrix inverse; NumericalError for non-finite entries or a singular or ill-conditioned matrix,
-
-    instead of a silently huge result.
+    """Matrix inverse (a stack of matrices allowed); NumericalError for non-finite entries or a
+    singular or ill-conditioned matrix (naming its batch index), instead of a silently huge result.
     """
     _finite(xp, a, what)
     try:
         out = xp.linalg.inv(a)
     except xp.linalg.LinAlgError:
-        raise _singular(what) from None
-    if _ill_conditioned(xp, a, out):
-        raise _singular(what, "the matrix is singular to working precision (condition number over 1/eps)")
+        bad = _each(xp, a, _raises(xp, xp.linalg.inv)) if a.ndim > 2 else xp.asarray(True)
+        raise _singular(what, f"{_the_matrix(bad)} is singular") from None
+    bad = _ill_conditioned(xp, a, out)
+    if bool(bad.any()):
+        raise _singular(what, f"{_the_matrix(bad)} is singular to working precision "
+                              "(condition number over 1/eps)")
     return out
 
 
@@ -217,19 +257,23 @@ def logdet(xp, a, what="logdet"):
     _finite(xp, a, what)
     sign, value = xp.linalg.slogdet(a)
     if not bool((sign != 0).all()):
-        raise _singular(what, "the matrix is singular, so log|det| is -inf")
+        raise _singular(what, f"{_the_matrix(sign == 0)} is singular, so log|det| is -inf")
     return value
 
 
 def solve(xp, a, b, what="solve"):
-    """x with a @ x = b (a stack of matrices allowed), refusing singular or non-finite systems."""
+    """x with a @ x = b, refusing singular or non-finite systems. A stack of matrices a takes a
+    stack of vectors b (one axis fewer) or of matrices (as many axes)."""
     _finite(xp, a, what)
     _finite(xp, b, what + " (right-hand side)")
+    vector = b.ndim < a.ndim
     if a.shape[-1] == 1:  # 1 x 1 blocks: a division, which LAPACK would not check either
         if not bool((a != 0).all()):
-            raise _singular(what, "a 1 x 1 block is zero")
-        return b / a
+            raise _singular(what, f"{_the_matrix(a[..., 0, 0] == 0)} (1 x 1) is zero")
+        return b / a[..., 0] if vector else b / a
     inv(xp, a, what)  # the singularity check needs the inverse's norm (the solved cores are small)
+    if vector:
+        return xp.linalg.solve(a, b[..., None])[..., 0]
     return xp.linalg.solve(a, b)
 
 
@@ -255,21 +299,29 @@ def _sym(a):
 
 
 def _column_signs(xp, v):
-    """+1 / -1 per column: the sign of the column's entry of largest magnitude."""
-    idx = xp.argmax(xp.abs(v), axis=0)
-    s = xp.sign(v[idx, xp.arange(v.shape[1])])
+    """+1 / -1 per column (of each matrix of a stack): the sign of the column's entry of largest
+    magnitude, shaped to multiply v."""
+    idx = xp.argmax(xp.abs(v), axis=-2)
+    s = xp.sign(xp.take_along_axis(v, idx[..., None, :], axis=-2))
     return xp.where(s == 0, 1, s)
 
 
 def cholesky(xp, a, what="cholesky"):
-    """Lower-triangular L with L Lᵀ = (A + Aᵀ)/2; NumericalError unless A is positive definite."""
+    """Lower-triangular L with L Lᵀ = (A + Aᵀ)/2 (a stack of matrices allowed); NumericalError
+    unless A is positive definite (naming the batch index of the first that is not)."""
     _finite(xp, a, what)
     try:
         out = xp.linalg.cholesky(_sym(a))
     except xp.linalg.LinAlgError:
         out = None
     if out is None or not bool(xp.isfinite(out).all()):  # CuPy returns NaN instead of raising
-        raise _error("NumericalError", f"{what}: the matrix is not positive definite",
+        if a.ndim == 2:
+            which = "the matrix"
+        elif out is None:
+            which = _the_matrix(_each(xp, a, _raises(xp, lambda m: xp.linalg.cholesky(_sym(m)))))
+        else:
+            which = _the_matrix(~xp.isfinite(out).all(axis=(-2, -1)))
+        raise _error("NumericalError", f"{what}: {which} is not positive definite",
                      "a symmetric positive definite matrix")
     return out
 
@@ -301,18 +353,23 @@ def check_structure(xp, a, name, structure):
 
 
 def solve_triangular(xp, a, b, lower=True, what="solve_triangular"):
-    """x with T x = b, T the lower (upper) triangle of a; NumericalError for a zero diagonal entry."""
+    """x with T x = b, T the lower (upper) triangle of a; NumericalError for a zero diagonal entry.
+    A stack of matrices takes a stack of vectors (one axis fewer) or of matrices."""
     _finite(xp, a, what)
     _finite(xp, b, what + " (right-hand side)")
-    d = xp.abs(xp.diagonal(a))
-    if not bool((d > xp.finfo(a.dtype).tiny).all()) or \
-            bool(d.min() < xp.finfo(a.dtype).eps * d.max()):
-        raise _singular(what, "the triangular matrix has a zero (or negligible) diagonal entry")
+    d = xp.abs(xp.diagonal(a, axis1=-2, axis2=-1))
+    bad = (d <= xp.finfo(a.dtype).tiny).any(axis=-1) | (d.min(axis=-1) < xp.finfo(a.dtype).eps * d.max(axis=-1))
+    if bool(bad.any()):
+        raise _singular(what, f"{_the_matrix(bad)} (triangular) has a zero (or negligible) diagonal entry")
+    vector = b.ndim < a.ndim
+    if vector:
+        b = b[..., None]
     lin = _scipy_linalg(xp)
-    if lin is not None:
-        return lin.solve_triangular(a, b, lower=lower)
-    t = xp.tril(a) if lower else xp.triu(a)
-    return xp.linalg.solve(t, b)
+    if lin is not None and (a.ndim == 2 or xp.__name__ == "numpy"):  # (SciPy's takes stacks)
+        out = lin.solve_triangular(a, b, lower=lower)
+    else:
+        out = xp.linalg.solve(xp.tril(a) if lower else xp.triu(a), b)
+    return out[..., 0] if vector else out
 
 
 def eigvalsh(xp, a, what="eigvalsh"):
@@ -340,7 +397,7 @@ def svd_vectors(xp, a, right=False, what="svd"):
     _finite(xp, a, what)
     u, _, vt = xp.linalg.svd(a, full_matrices=False)
     s = _column_signs(xp, u)
-    return vt.T * s if right else u * s
+    return vt.swapaxes(-1, -2) * s if right else u * s
 
 
 def pinv(xp, a, what="pinv"):
@@ -383,6 +440,9 @@ def expm_derivative(xp, a, order=1, what="expm_derivative"):
     its sum over the p! orders.
     """
     import itertools
+    if a.ndim > 2:  # a stack: one tensor per matrix
+        parts = [expm_derivative(xp, m, order, what) for m in a.reshape((-1,) + tuple(a.shape[-2:]))]
+        return xp.stack(parts).reshape(tuple(a.shape[:-2]) + parts[0].shape)
     n, p = a.shape[-1], int(order)
     nn = n * n
     size = (p + 1) * n

@@ -229,7 +229,7 @@ class TorchNamespace:
         self.float64 = torch.float64
         self.float32 = torch.float32
         for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "log1p", "cosh", "sinh",
-                     "abs", "sign", "square", "einsum", "broadcast_to", "reshape"):
+                     "abs", "sign", "square", "einsum", "broadcast_to", "reshape", "swapaxes"):
             setattr(self, name, getattr(torch, name))
         self.arctan = torch.atan
         for name in ("expm1", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh"):

@@ -103,8 +103,7 @@ class Primitive:
                              f"got {len(args)}", expected=self.signature())
         for arg, op in zip(args, self.operands):
             if arg.rank not in op.ranks:
-                raise ShapeError(f"{self.name}: {op.name} has rank {arg.rank}",
-                                 expected=f"rank {' or '.join(map(str, op.ranks))}")
+                raise ShapeError(f"{self.name}: {op.name} has rank {arg.rank}", expected=_ranks_text(op.ranks))
         given = dict(params or {})
         unknown = set(given) - {p.name for p in self.params}
         if unknown:
@@ -163,6 +162,14 @@ class Primitive:
                 return rf"\operatorname{{{self.name}}}\left({inner}{extra}\right)"
             return f"{self.name}({inner}{extra})"
         return template.format(a=list(args), w=list(wrapped), **values)
+
+
+def _ranks_text(ranks) -> str:
+    """'rank 1 or 2', or 'rank 2 to 6' for a run of more than two ranks (a matrix or a stack)."""
+    ranks = sorted(ranks)
+    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
+        return f"rank {ranks[0]} to {ranks[-1]}"
+    return f"rank {' or '.join(map(str, ranks))}"
 
 
 REGISTRY: dict[str, Primitive] = {}

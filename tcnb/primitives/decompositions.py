@@ -17,6 +17,7 @@ Conventions (those of jax.numpy, whose derivatives the tests compare with):
 - The derivatives of eigenvectors, and of eigenvalues beyond the first, do not exist at repeated
   eigenvalues (resp. singular values): the gaps 1/(λ_k - λ_l) are infinite there, and the values
   come out inf/NaN, as JAX's do.
+- A stack of matrices (leading batch axes) is decomposed matrix by matrix (batching.py).
 """
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ from typing import Callable
 import sympy
 
 from .. import ir
-from ..errors import ShapeError
 from .base import Operand, Primitive, Spelling, register, square
+from .batching import MATRIX_RANKS, batch_of, eye, matrix, product
 from .linalg import SOLVE_TRIANGULAR, tri_mask, triangular_inverse
 
 E = ir.Einsum.make
-_SYM = Operand("A", ranks=(2,), sample="symmetric")
+_SYM = Operand("A", ranks=MATRIX_RANKS, sample="symmetric")
+_ANY = Operand("A", ranks=MATRIX_RANKS)
 
 
 def _square_shape(name):
@@ -43,17 +45,17 @@ def _square_shape(name):
 
 
 def _gap_inverse(x: ir.Node) -> ir.Node:
-    """F[l, k] = 1 / (x[k] - x[l]) off the diagonal, 0 on it."""
-    n = x.shape[0]
+    """F[l, k] = 1 / (x[k] - x[l]) off the diagonal, 0 on it (for each vector of a stack x)."""
+    n, batch = x.shape[-1], batch_of(x.shape, 1)
     ones = ir.Const.make(1.0, (n,))
-    delta = ir.Delta.make([n])
-    gaps = ir.add(E([x, ones], [("k",), ("l",)], ("l", "k")),
-                  E([x, ones, ir.Const.make(-1.0)], [("l",), ("k",), ()], ("l", "k")), delta)
+    delta = eye(batch, n)
+    gaps = ir.add(product(batch, [x, ones], [("k",), ("l",)], ("l", "k")),
+                  product(batch, [x, ones, ir.Const.make(-1.0)], [("l",), ("k",), ()], ("l", "k")), delta)
     return ir.add(ir.Elementwise.make(1 / ir.T, gaps), ir.neg(delta))
 
 
 def _sym_ref(a):
-    return (a + a.T) / 2
+    return (a + a.swapaxes(-1, -2)) / 2
 
 
 def _signs(xp, v):
@@ -62,26 +64,32 @@ def _signs(xp, v):
     return xp.where(s == 0, 1, s)
 
 
+def _sym_traced(a: str) -> str:
+    """Traceable code of (A + Aᵀ)/2 over the last two axes."""
+    return f"(({a}) + {{m}}.swapaxes({a}, -1, -2)) / 2"
+
+
 # ------------------------------------------------------------------ Cholesky
 
 def _d_cholesky(node):
     # dL = L Φ(W dA Wᵀ), W = L⁻¹, Φ: the lower triangle with the diagonal halved, dA symmetrized:
     # dL[i, j] / dA[a, b] = ½ Σ_p L[i, p] φ[p, j] (W[p, a] W[j, b] + W[p, b] W[j, a])
     L = node
-    n = L.shape[0]
+    n, batch = L.shape[-1], batch_of(L.shape)
     W = triangular_inverse(L, True)
     phi = ir.add(tri_mask(n, True, -1), ir.scale(ir.Delta.make([n]), 0.5))
     half = ir.Const.make(0.5)
-    out = ("i", "j", "a", "b")
-    return ir.add(E([L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "a"), ("j", "b"), ()], out),
-                  E([L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "b"), ("j", "a"), ()], out))
+    return ir.add(
+        product(batch, [L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "a"), ("j", "b"), ()], ("i", "j"), ("a", "b")),
+        product(batch, [L, phi, W, W, half], [("i", "p"), ("p", "j"), ("p", "b"), ("j", "a"), ()], ("i", "j"), ("a", "b")))
 
 
 CHOLESKY = register(Primitive(
-    name="cholesky", family="decompositions", operands=(Operand("A", ranks=(2,), sample="spd"),),
+    name="cholesky", family="decompositions", operands=(Operand("A", ranks=MATRIX_RANKS, sample="spd"),),
     shape=_square_shape("cholesky"), code="_rt.cholesky({m}, {a[0]}, {what})",
-    traceable="{m}.linalg.cholesky((({a[0]}) + ({a[0]}).T) / 2)", derivatives=(_d_cholesky,),
-    reference=lambda xp, a: xp.linalg.cholesky(_sym_ref(a)), flops=lambda shapes, params: math.ceil(shapes[0][0] ** 3 / 3),
+    traceable="{m}.linalg.cholesky(" + _sym_traced("{a[0]}") + ")", derivatives=(_d_cholesky,),
+    reference=lambda xp, a: xp.linalg.cholesky(_sym_ref(a)),
+    flops=lambda shapes, params: math.ceil(math.prod(shapes[0][:-1]) * shapes[0][-1] ** 2 / 3),
     spelling=Spelling(latex=r"\operatorname{{chol}}\left({a[0]}\right)", matrix="chol({a[0]})"),
     doc=("`cholesky(A)`: lower-triangular L with L Lᵀ = A, A symmetric positive definite",
          r"$dL = L\, \Phi(L^{-1} dA\, L^{-\top})$, $\Phi$: the lower triangle, diagonal halved",
@@ -95,17 +103,20 @@ CHOLESKY = register(Primitive(
 def _d_eigvalsh(node):
     # dλ_k / dA[a, b] = V[a, k] V[b, k]
     V = EIGH_VECTORS.make((node.arg,))
-    return E([V, V], [("a", "k"), ("b", "k")], ("k", "a", "b"))
+    return product(batch_of(V.shape), [V, V], [("a", "k"), ("b", "k")], ("k",), ("a", "b"))
 
 
 def _d_eigh_vectors(node):
     # dV = V (F ∘ (Vᵀ dA V)), F[l, k] = 1/(λ_k - λ_l), dA symmetrized
     V = node
+    batch = batch_of(V.shape)
     F = _gap_inverse(EIGVALSH.make((node.arg,)))
     half = ir.Const.make(0.5)
-    out = ("i", "k", "a", "b")
-    return ir.add(E([V, F, V, V, half], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ()], out),
-                  E([V, F, V, V, half], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ()], out))
+    node_axes, operand_axes = ("i", "k"), ("a", "b")
+    return ir.add(product(batch, [V, F, V, V, half], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ()],
+                          node_axes, operand_axes),
+                  product(batch, [V, F, V, V, half], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ()],
+                          node_axes, operand_axes))
 
 
 def _eigh_vectors_ref(xp, a):
@@ -116,7 +127,7 @@ def _eigh_vectors_ref(xp, a):
 def _vector_shape(name):
     def shape(shapes, params):
         square(name, shapes[0])
-        return shapes[0][:1]
+        return shapes[0][:-1]
     return shape
 
 
@@ -126,9 +137,9 @@ _EIG_NOTE = ("reads the symmetric part (A + Aᵀ)/2 (as JAX); at a repeated eige
 
 EIGVALSH = register(Primitive(
     name="eigvalsh", family="decompositions", operands=(_SYM,), shape=_vector_shape("eigvalsh"),
-    code="_rt.eigvalsh({m}, {a[0]}, {what})", traceable="{m}.linalg.eigvalsh((({a[0]}) + ({a[0]}).T) / 2)",
+    code="_rt.eigvalsh({m}, {a[0]}, {what})", traceable="{m}.linalg.eigvalsh(" + _sym_traced("{a[0]}") + ")",
     derivatives=(_d_eigvalsh,), reference=lambda xp, a: xp.linalg.eigvalsh(_sym_ref(a)),
-    flops=lambda shapes, params: math.ceil(4 * shapes[0][0] ** 3 / 3),
+    flops=lambda shapes, params: math.ceil(4 * math.prod(shapes[0][:-1]) * shapes[0][-1] ** 2 / 3),
     spelling=Spelling(latex=r"\lambda\left({a[0]}\right)", matrix="eigvalsh({a[0]})"),
     doc=("`eigvalsh(A)`: eigenvalues of a symmetric A, ascending",
          r"$\partial \lambda_k / \partial A_{ij} = V_{ik} V_{jk}$ (V: `eigh_vectors(A)`)",
@@ -137,9 +148,9 @@ EIGVALSH = register(Primitive(
 
 EIGH_VECTORS = register(Primitive(
     name="eigh_vectors", family="decompositions", operands=(_SYM,), shape=_square_shape("eigh_vectors"),
-    code="_rt.eigh_vectors({m}, {a[0]}, {what})", traceable="{m}.linalg.eigh((({a[0]}) + ({a[0]}).T) / 2)[1]",
+    code="_rt.eigh_vectors({m}, {a[0]}, {what})", traceable="{m}.linalg.eigh(" + _sym_traced("{a[0]}") + ")[1]",
     derivatives=(_d_eigh_vectors,), reference=_eigh_vectors_ref,
-    flops=lambda shapes, params: 9 * shapes[0][0] ** 3,
+    flops=lambda shapes, params: 9 * math.prod(shapes[0][:-1]) * shapes[0][-1] ** 2,
     spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="eigh_vectors({a[0]})"),
     doc=("`eigh_vectors(A)`: orthonormal eigenvectors (columns) of a symmetric A, eigenvalues ascending",
          r"$dV = V (F \circ V^\top dA\, V)$, $F_{lk} = 1/(\lambda_k - \lambda_l)$, $F_{kk} = 0$",
@@ -152,11 +163,10 @@ EIGH_VECTORS = register(Primitive(
 
 def _svd_shape(name, part):
     def shape(shapes, params):
-        if len(shapes[0]) != 2:
-            raise ShapeError(f"{name} needs a matrix, got rank {len(shapes[0])}", expected="a matrix (rank 2)")
-        m, n = shapes[0]
+        matrix(name, shapes[0])
+        m, n = shapes[0][-2:]
         r = sympy.Min(m, n)
-        return {"s": (r,), "u": (m, r), "v": (n, r)}[part]
+        return batch_of(shapes[0]) + {"s": (r,), "u": (m, r), "v": (n, r)}[part]
     return shape
 
 
@@ -167,7 +177,7 @@ def _svd_nodes(A):
 def _d_svdvals(node):
     # dσ_k / dA[a, b] = U[a, k] V[b, k]
     _, U, V = _svd_nodes(node.arg)
-    return E([U, V], [("a", "k"), ("b", "k")], ("k", "a", "b"))
+    return product(batch_of(U.shape), [U, V], [("a", "k"), ("b", "k")], ("k",), ("a", "b"))
 
 
 def _svd_parts(A):
@@ -177,27 +187,32 @@ def _svd_parts(A):
 
 
 def _complement(Q):
-    """I - Q Qᵀ (the projector onto the complement of Q's columns)."""
-    m = Q.shape[0]
-    return ir.add(ir.Delta.make([m]), E([Q, Q, ir.Const.make(-1.0)], [("i", "c"), ("a", "c"), ()], ("i", "a")))
+    """I - Q Qᵀ (the projector onto the complement of Q's columns), for each matrix of a stack Q."""
+    m, batch = Q.shape[-2], batch_of(Q.shape)
+    return ir.add(eye(batch, m), product(batch, [Q, Q, ir.Const.make(-1.0)], [("i", "c"), ("a", "c"), ()], ("i", "a")))
+
+
+def _terms(batch, factors):
+    """The sum of the products ``factors`` [(operands, labels)] as partials with axes (i, k, a, b)."""
+    return ir.add(*[product(batch, ops, ins, ("i", "k"), ("a", "b")) for ops, ins in factors])
 
 
 def _d_svd_u(node):
     # dU = U (F ∘ [Uᵀ dA V S + S Vᵀ dAᵀ U]) + (I - U Uᵀ) dA V S⁻¹
     s, U, V, F, inv_s = _svd_parts(node.arg)
-    out = ("i", "k", "a", "b")
-    return ir.add(E([U, F, U, V, s], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ("k",)], out),
-                  E([U, F, s, V, U], [("i", "l"), ("l", "k"), ("l",), ("b", "l"), ("a", "k")], out),
-                  E([_complement(U), V, inv_s], [("i", "a"), ("b", "k"), ("k",)], out))
+    return _terms(batch_of(U.shape), [
+        ([U, F, U, V, s], [("i", "l"), ("l", "k"), ("a", "l"), ("b", "k"), ("k",)]),
+        ([U, F, s, V, U], [("i", "l"), ("l", "k"), ("l",), ("b", "l"), ("a", "k")]),
+        ([_complement(U), V, inv_s], [("i", "a"), ("b", "k"), ("k",)])])
 
 
 def _d_svd_v(node):
     # dV = V (F ∘ [S Uᵀ dA V + Vᵀ dAᵀ U S]) + (I - V Vᵀ) dAᵀ U S⁻¹
     s, U, V, F, inv_s = _svd_parts(node.arg)
-    out = ("i", "k", "a", "b")
-    return ir.add(E([V, F, s, U, V], [("i", "l"), ("l", "k"), ("l",), ("a", "l"), ("b", "k")], out),
-                  E([V, F, V, U, s], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ("k",)], out),
-                  E([_complement(V), U, inv_s], [("i", "b"), ("a", "k"), ("k",)], out))
+    return _terms(batch_of(U.shape), [
+        ([V, F, s, U, V], [("i", "l"), ("l", "k"), ("l",), ("a", "l"), ("b", "k")]),
+        ([V, F, V, U, s], [("i", "l"), ("l", "k"), ("b", "l"), ("a", "k"), ("k",)]),
+        ([_complement(V), U, inv_s], [("i", "b"), ("a", "k"), ("k",)])])
 
 
 def _svd_ref(part):
@@ -209,14 +224,14 @@ def _svd_ref(part):
 
 
 def _svd_flops(shapes, params):
-    m, n = shapes[0]
-    return 4 * m * n * min(m, n) + 8 * min(m, n) ** 3
+    m, n = shapes[0][-2:]
+    return math.prod(shapes[0][:-2]) * (4 * m * n * min(m, n) + 8 * min(m, n) ** 3)
 
 
 _SVD_NOTE = "the derivative does not exist at a repeated or (for U, V) zero singular value"
 
 SVDVALS = register(Primitive(
-    name="svdvals", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svdvals", "s"),
+    name="svdvals", family="decompositions", operands=(_ANY,), shape=_svd_shape("svdvals", "s"),
     code="_rt.svdvals({m}, {a[0]}, {what})", traceable="{m}.linalg.svd({a[0]}, compute_uv=False)",
     derivatives=(_d_svdvals,), reference=lambda xp, a: xp.linalg.svd(a, compute_uv=False), flops=_svd_flops,
     spelling=Spelling(latex=r"\sigma\left({a[0]}\right)", matrix="svdvals({a[0]})"),
@@ -227,7 +242,7 @@ SVDVALS = register(Primitive(
     example="A: R[n, k]\nf = svdvals(A)"))
 
 SVD_U = register(Primitive(
-    name="svd_u", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svd_u", "u"),
+    name="svd_u", family="decompositions", operands=(_ANY,), shape=_svd_shape("svd_u", "u"),
     code="_rt.svd_vectors({m}, {a[0]}, False, {what})",
     traceable="{m}.linalg.svd({a[0]}, full_matrices=False)[0]", derivatives=(_d_svd_u,),
     reference=_svd_ref("u"), flops=_svd_flops,
@@ -239,9 +254,9 @@ SVD_U = register(Primitive(
     example="A: R[n, k]\nf = svd_u(A)"))
 
 SVD_V = register(Primitive(
-    name="svd_v", family="decompositions", operands=(Operand("A", ranks=(2,)),), shape=_svd_shape("svd_v", "v"),
+    name="svd_v", family="decompositions", operands=(_ANY,), shape=_svd_shape("svd_v", "v"),
     code="_rt.svd_vectors({m}, {a[0]}, True, {what})",
-    traceable="{m}.linalg.svd({a[0]}, full_matrices=False)[2].T", derivatives=(_d_svd_v,),
+    traceable="{m}.swapaxes({m}.linalg.svd({a[0]}, full_matrices=False)[2], -1, -2)", derivatives=(_d_svd_v,),
     reference=_svd_ref("v"), flops=_svd_flops,
     spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="svd_v({a[0]})"),
     doc=("`svd_v(A)`: right singular vectors of the thin SVD (columns), A = U diag(σ) Vᵀ",
@@ -275,6 +290,12 @@ def register_tuple(rec: TupleFunction) -> TupleFunction:
     return rec
 
 
+def _swap_last(x):
+    """x with its last two axes swapped (Vᵀ of each matrix of a stack)."""
+    r = x.rank
+    return ir.transpose(x, tuple(range(r - 2)) + (r - 1, r - 2))
+
+
 register_tuple(TupleFunction(
     "eigh", 1, (("w", lambda A: EIGVALSH.make((A,))), ("V", lambda A: EIGH_VECTORS.make((A,)))),
     "eigvalsh(A) for the eigenvalues, eigh_vectors(A) for the eigenvectors",
@@ -283,7 +304,7 @@ register_tuple(TupleFunction(
 
 register_tuple(TupleFunction(
     "svd", 1, (("U", lambda A: SVD_U.make((A,))), ("s", lambda A: SVDVALS.make((A,))),
-               ("Vt", lambda A: ir.transpose(SVD_V.make((A,)), (1, 0)))),
+               ("Vt", lambda A: _swap_last(SVD_V.make((A,))))),
     "svdvals(A) for the singular values, svd_u(A) / svd_v(A) for the singular vectors",
     ("`U, s, Vt = svd(A)`: the thin SVD `svd_u(A)`, `svdvals(A)`, `svd_v(A).T`",
      "those of svd_u, svdvals and svd_v", "A = U diag(s) Vt, s descending (NumPy's full_matrices=False)")))

@@ -2,7 +2,9 @@
 
 Local partials are tensors over IR nodes (reference §4): d inv(A)[i,j] / dA[k,l] = -C[i,k] C[l,j]
 with C = inv(A), and so on. The inverse they use is the same hash-consed node as a user's ``inv(A)``,
-so a program that also computes it computes it once.
+so a program that also computes it computes it once. Every function but kron takes a stack of
+matrices too (leading batch axes, NumPy's convention; batching.py): each rule is written over the
+matrix labels and ``product`` prefixes the batch.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import math
 from .. import ir
 from ..errors import ShapeError
 from .base import Operand, Param, Primitive, Spelling, register, square
+from .batching import MATRIX_RANKS, VECTOR_RANKS, batch_of, eye, matrix, product, same_batch
 
-_MATRIX = Operand("A", ranks=(2,), sample="invertible")
+_MATRIX = Operand("A", ranks=MATRIX_RANKS, sample="invertible")
+_RHS = Operand("B", ranks=VECTOR_RANKS + (MATRIX_RANKS[-1],))
 
 
 def _square_shape(name):
@@ -25,12 +29,12 @@ def _square_shape(name):
 def _square_scalar(name):
     def shape(shapes, params):
         square(name, shapes[0])
-        return ()
+        return batch_of(shapes[0])
     return shape
 
 
 def _cubic(factor):
-    return lambda shapes, params: math.ceil(factor * shapes[0][0] ** 3)
+    return lambda shapes, params: math.ceil(factor * math.prod(shapes[0][:-1]) * shapes[0][-1] ** 2)
 
 
 def inverse(a: ir.Node) -> ir.Node:
@@ -40,15 +44,16 @@ def inverse(a: ir.Node) -> ir.Node:
 
 def _d_inv(node):
     C = node
-    return ir.Einsum.make([C, C, ir.Const.make(-1.0)], [("i", "k"), ("l", "j"), ()], ("i", "j", "k", "l"))
+    return product(batch_of(C.shape), [C, C, ir.Const.make(-1.0)], [("i", "k"), ("l", "j"), ()],
+                   ("i", "j"), ("k", "l"))
 
 
 def _d_det(node):
-    return ir.Einsum.make([node, inverse(node.arg)], [(), ("l", "k")], ("k", "l"))
+    return product(node.shape, [node, inverse(node.arg)], [(), ("l", "k")], (), ("k", "l"))
 
 
 def _d_logdet(node):
-    return ir.transpose(inverse(node.arg), (1, 0))
+    return product(node.shape, [inverse(node.arg)], [("l", "k")], (), ("k", "l"))
 
 
 INV = register(Primitive(
@@ -77,46 +82,83 @@ LOGDET = register(Primitive(
     example="A: R[n, n]\nf = logdet(A)"))
 
 
+def _rhs_columns(name, a, b, what=("A", "B")):
+    """The columns of the right-hand side b of a system with matrix a: () for a (stack of) vector(s),
+    (k,) for matrices; ShapeError unless the batch and row dimensions match."""
+    square(name, a, what[0])
+    batch = batch_of(a)
+    if len(b) not in (len(a) - 1, len(a)):
+        raise ShapeError(f"{name}({', '.join(what)}): {what[1]} has rank {len(b)} for {what[0]} of rank {len(a)}",
+                         expected=f"{what[1]} of rank {len(a) - 1} (vectors) or {len(a)} (matrices)")
+    cols = tuple(b[len(a) - 1:])
+    same_batch(name, batch, batch_of(b, 1 + len(cols)), what[1])
+    rows = b[len(batch)]
+    if rows != a[-2]:
+        raise ShapeError(f"{name}({', '.join(what)}): {what[1]} has {rows} rows but {what[0]} is {a[-2]} x {a[-1]}",
+                         expected=f"{what[1]} with {a[-2]} rows")
+    return cols
+
+
 def _solve_shape(shapes, params):
     a, b = shapes
-    square("solve", a)
-    if b[0] != a[0]:
-        raise ShapeError(f"solve(A, B): B has {b[0]} rows but A is {a[0]} x {a[1]}",
-                         expected=f"B with {a[0]} rows")
-    return (a[1],) + tuple(b[1:])
+    return batch_of(a) + (a[-1],) + _rhs_columns("solve", a, b)
+
+
+def _columns(node, batch):
+    return tuple(("r", q) for q in range(node.rank - len(batch) - 1)), \
+        tuple(("s", q) for q in range(node.rank - len(batch) - 1))
 
 
 def _d_solve_a(node):
     # X = A⁻¹B: dX[i, r] / dA[k, l] = -A⁻¹[i, k] X[l, r]   (r: B's columns, if any)
     A = node.args[0]
-    r = tuple(("r", q) for q in range(node.rank - 1))
-    return ir.Einsum.make([inverse(A), node, ir.Const.make(-1.0)], [("i", "k"), ("l",) + r, ()],
-                          ("i",) + r + ("k", "l"))
+    batch = batch_of(A.shape)
+    r, _ = _columns(node, batch)
+    return product(batch, [inverse(A), node, ir.Const.make(-1.0)], [("i", "k"), ("l",) + r, ()],
+                   ("i",) + r, ("k", "l"))
 
 
 def _d_solve_b(node):
     # dX[i, r] / dB[k, s] = A⁻¹[i, k] δ[r, s]
     A = node.args[0]
-    r = tuple(("r", q) for q in range(node.rank - 1))
-    s = tuple(("s", q) for q in range(node.rank - 1))
+    batch = batch_of(A.shape)
+    r, s = _columns(node, batch)
     ops, ins = [inverse(A)], [("i", "k")]
     if r:
-        ops.append(ir.Delta.make(node.shape[1:]))
+        ops.append(ir.Delta.make(node.shape[-1:]))
         ins.append(r + s)
-    return ir.Einsum.make(ops, ins, ("i",) + r + ("k",) + s)
+    return product(batch, ops, ins, ("i",) + r, ("k",) + s)
+
+
+def _solve_flops(shapes, params):
+    a, b = shapes
+    n, count = a[-1], math.prod(a[:-2])
+    return math.ceil(count * (2 * n ** 3 / 3 + 2 * n ** 2 * math.prod(b[len(a) - 1:])))
+
+
+# NumPy 2 and JAX read a right-hand side of rank > 1 as matrices: a stack of vectors (rank of A - 1)
+# is solved as matrices of one column (a shape test, so the traced baselines may use it too)
+_VECTOR_OR_MATRIX = ("({f}({{a[0]}}, {{a[1]}}[..., None]{extra})[..., 0] "
+                     "if len({{a[1]}}.shape) < len({{a[0]}}.shape) else {f}({{a[0]}}, {{a[1]}}{extra}))")
+
+
+def _solve_ref(xp, a, b):
+    if b.ndim < a.ndim:
+        return xp.linalg.solve(a, b[..., None])[..., 0]
+    return xp.linalg.solve(a, b)
 
 
 SOLVE = register(Primitive(
     name="solve", family="linalg",
-    operands=(_MATRIX, Operand("B", ranks=(1, 2))), shape=_solve_shape,
-    code="_rt.solve({m}, {a[0]}, {a[1]}, {what})", traceable="{m}.linalg.solve({a[0]}, {a[1]})",
-    derivatives=(_d_solve_a, _d_solve_b), reference=lambda xp, a, b: xp.linalg.solve(a, b),
-    flops=lambda shapes, params: math.ceil(2 * shapes[0][0] ** 3 / 3 + 2 * shapes[0][0] ** 2 * math.prod(shapes[1][1:])),
+    operands=(_MATRIX, _RHS), shape=_solve_shape,
+    code="_rt.solve({m}, {a[0]}, {a[1]}, {what})", traceable=_VECTOR_OR_MATRIX.format(f="{m}.linalg.solve", extra=""),
+    derivatives=(_d_solve_a, _d_solve_b), reference=lambda xp, a, b: _solve_ref(xp, a, b), flops=_solve_flops,
     spelling=Spelling(latex="{w[0]}^{{-1}} {w[1]}", matrix="solve({a[0]}, {a[1]})"),
     doc=("`solve(A, B)`, A square, B a vector or a matrix",
          r"$\partial X / \partial B = A^{-1} \otimes I$, $\partial X / \partial A = -A^{-1} \otimes X$ "
          r"($X = A^{-1} B$)",
-         "`NumericalError` when A is singular to working precision"),
+         "`NumericalError` when A is singular to working precision (naming the batch index of a "
+         "stack); A: R[b, n, n] with B: R[b, n] (vectors) or R[b, n, k] (matrices)"),
     example="A: R[n, n]\nB: R[n, k]\nf = solve(A, B)"))
 
 
@@ -125,8 +167,7 @@ SOLVE = register(Primitive(
 
 def _tri_shape(name):
     def shape(shapes, params):
-        if len(shapes[0]) != 2:
-            raise ShapeError(f"{name} needs a matrix, got rank {len(shapes[0])}", expected="a matrix (rank 2)")
+        matrix(name, shapes[0])
         return shapes[0]
     return shape
 
@@ -134,17 +175,17 @@ def _tri_shape(name):
 def _d_tri(name):
     def rule(node):
         # d tril(A)[i, j] / dA[k, l] = M[i, j] δ[i, k] δ[j, l], M = tril(ones): a mask, kept as a node
-        m, n = node.shape
+        m, n = node.shape[-2:]
         mask = TRI[name].make((ir.Const.make(1.0, (m, n)),), dict(node.params))
-        return ir.Einsum.make([mask, ir.Delta.make([m]), ir.Delta.make([n])], [("i", "j"), ("i", "k"), ("j", "l")],
-                              ("i", "j", "k", "l"))
+        return product(batch_of(node.shape), [mask, ir.Delta.make([m]), ir.Delta.make([n])],
+                       [("i", "j"), ("i", "k"), ("j", "l")], ("i", "j"), ("k", "l"))
     return rule
 
 
 TRI = {}
 for _name, _below in (("tril", True), ("triu", False)):
     TRI[_name] = register(Primitive(
-        name=_name, family="linalg", operands=(Operand("A", ranks=(2,)),), params=(Param("k", 0, "int"),),
+        name=_name, family="linalg", operands=(Operand("A", ranks=MATRIX_RANKS),), params=(Param("k", 0, "int"),),
         shape=_tri_shape(_name), code=f"{{m}}.{_name}({{a[0]}}, {{k}})", derivatives=(_d_tri(_name),),
         reference=(lambda f: lambda xp, a, k=0: getattr(xp, f)(a, k))(_name),
         flops=lambda shapes, params: 1,
@@ -165,50 +206,50 @@ def tri_mask(n, lower: bool, k: int = 0) -> ir.Node:
 
 def _solve_tri_shape(shapes, params):
     a, b = shapes
-    square("solve_triangular", a, "L")
-    if b[0] != a[0]:
-        raise ShapeError(f"solve_triangular(L, B): B has {b[0]} rows but L is {a[0]} x {a[1]}",
-                         expected=f"B with {a[0]} rows")
+    _rhs_columns("solve_triangular", a, b, ("L", "B"))
     return tuple(b)
 
 
 def triangular_inverse(L, lower=True) -> ir.Node:
-    """The inverse of the triangle of L as the node solve_triangular(L, I)."""
-    return SOLVE_TRIANGULAR.make((L, ir.Delta.make([L.shape[0]])), {"lower": lower})
+    """The inverse of the triangle of L (a stack of them) as the node solve_triangular(L, I)."""
+    return SOLVE_TRIANGULAR.make((L, eye(batch_of(L.shape), L.shape[-1])), {"lower": lower})
 
 
 def _d_solve_tri_l(node):
     # X = T⁻¹B, T = tril(L): dX[i, r] / dL[k, l] = -T⁻¹[i, k] X[l, r] M[k, l] (M: the triangle's mask)
     L = node.args[0]
     lower = dict(node.params).get("lower", True)
-    r = tuple(("r", q) for q in range(node.rank - 1))
-    return ir.Einsum.make([triangular_inverse(L, lower), node, tri_mask(L.shape[0], lower), ir.Const.make(-1.0)],
-                          [("i", "k"), ("l",) + r, ("k", "l"), ()], ("i",) + r + ("k", "l"))
+    batch = batch_of(L.shape)
+    r, _ = _columns(node, batch)
+    return product(batch, [triangular_inverse(L, lower), node, tri_mask(L.shape[-1], lower), ir.Const.make(-1.0)],
+                   [("i", "k"), ("l",) + r, ("k", "l"), ()], ("i",) + r, ("k", "l"))
 
 
 def _d_solve_tri_b(node):
     L = node.args[0]
-    r = tuple(("r", q) for q in range(node.rank - 1))
-    s = tuple(("s", q) for q in range(node.rank - 1))
+    batch = batch_of(L.shape)
+    r, s = _columns(node, batch)
     ops, ins = [triangular_inverse(L, dict(node.params).get("lower", True))], [("i", "k")]
     if r:
-        ops.append(ir.Delta.make(node.shape[1:]))
+        ops.append(ir.Delta.make(node.shape[-1:]))
         ins.append(r + s)
-    return ir.Einsum.make(ops, ins, ("i",) + r + ("k",) + s)
+    return product(batch, ops, ins, ("i",) + r, ("k",) + s)
 
 
 def _solve_tri_ref(xp, a, b, lower=True):
-    return xp.linalg.solve(xp.tril(a) if lower else xp.triu(a), b)
+    return _solve_ref(xp, xp.tril(a) if lower else xp.triu(a), b)
 
 
 SOLVE_TRIANGULAR = register(Primitive(
     name="solve_triangular", family="linalg",
-    operands=(Operand("L", ranks=(2,), sample="triangular"), Operand("B", ranks=(1, 2))),
+    operands=(Operand("L", ranks=MATRIX_RANKS, sample="triangular"), _RHS),
     params=(Param("lower", True, "bool"),), shape=_solve_tri_shape,
     code="_rt.solve_triangular({m}, {a[0]}, {a[1]}, {lower}, {what})",
-    traceable="{m}.linalg.solve({m}.tril({a[0]}) if {lower} else {m}.triu({a[0]}), {a[1]})",
+    traceable="{m}.linalg.solve({m}.tril({a[0]}) if {lower} else {m}.triu({a[0]}), "
+              "{a[1]}[..., None] if len({a[1]}.shape) < len({a[0]}.shape) else {a[1]})"
+              "[(..., 0) if len({a[1]}.shape) < len({a[0]}.shape) else ...]",
     derivatives=(_d_solve_tri_l, _d_solve_tri_b), reference=_solve_tri_ref,
-    flops=lambda shapes, params: shapes[0][0] ** 2 * max(1, math.prod(shapes[1][1:])),
+    flops=lambda shapes, params: shapes[0][-1] * math.prod(shapes[1]),
     spelling=Spelling(latex="{w[0]}^{{-1}} {w[1]}", matrix="solve_triangular({a[0]}, {a[1]})"),
     doc=("`solve_triangular(L, B, lower=True)`: $T^{-1} B$, T the lower (upper) triangle of L",
          r"$\partial X / \partial B = T^{-1} \otimes I$, $\partial X_{ir} / \partial L_{kl} = "
@@ -223,26 +264,27 @@ SOLVE_TRIANGULAR = register(Primitive(
 def _d_pinv(node):
     # P = A⁺ (A: m x n, full rank): dP = -P dA P + P Pᵀ dAᵀ (I - A P) + (I - P A) dAᵀ Pᵀ P
     P, A = node, node.arg
-    m, n = A.shape
-    E = ir.Einsum.make
+    m, n = A.shape[-2:]
+    batch = batch_of(A.shape)
     minus = ir.Const.make(-1.0)
-    q_m = ir.add(ir.Delta.make([m]), E([A, P, minus], [("a", "c"), ("c", "j"), ()], ("a", "j")))
-    q_n = ir.add(ir.Delta.make([n]), E([P, A, minus], [("i", "c"), ("c", "b"), ()], ("i", "b")))
-    out = ("i", "j", "a", "b")
-    return ir.add(E([P, P, minus], [("i", "a"), ("b", "j"), ()], out),
-                  E([P, P, q_m], [("i", "c"), ("b", "c"), ("a", "j")], out),
-                  E([q_n, P, P], [("i", "b"), ("c", "a"), ("c", "j")], out))
+    q_m = ir.add(eye(batch, m), product(batch, [A, P, minus], [("a", "c"), ("c", "j"), ()], ("a", "j")))
+    q_n = ir.add(eye(batch, n), product(batch, [P, A, minus], [("i", "c"), ("c", "b"), ()], ("i", "b")))
+    node_axes, operand_axes = ("i", "j"), ("a", "b")
+    return ir.add(product(batch, [P, P, minus], [("i", "a"), ("b", "j"), ()], node_axes, operand_axes),
+                  product(batch, [P, P, q_m], [("i", "c"), ("b", "c"), ("a", "j")], node_axes, operand_axes),
+                  product(batch, [q_n, P, P], [("i", "b"), ("c", "a"), ("c", "j")], node_axes, operand_axes))
 
 
 def _pinv_shape(shapes, params):
-    return (shapes[0][1], shapes[0][0])
+    matrix("pinv", shapes[0])
+    return batch_of(shapes[0]) + (shapes[0][-1], shapes[0][-2])
 
 
 PINV = register(Primitive(
-    name="pinv", family="linalg", operands=(Operand("A", ranks=(2,)),), shape=_pinv_shape,
+    name="pinv", family="linalg", operands=(Operand("A", ranks=MATRIX_RANKS),), shape=_pinv_shape,
     code="_rt.pinv({m}, {a[0]}, {what})", traceable="{m}.linalg.pinv({a[0]})", derivatives=(_d_pinv,),
     reference=lambda xp, a: xp.linalg.pinv(a),
-    flops=lambda shapes, params: 10 * math.prod(shapes[0]) * min(shapes[0]),
+    flops=lambda shapes, params: 10 * math.prod(shapes[0]) * min(shapes[0][-2:]),
     spelling=Spelling(latex="{w[0]}^{{+}}", matrix="{w[0]}⁺", text="pinv({a[0]})"),
     doc=("`pinv(A)`: Moore–Penrose pseudo-inverse, A any matrix",
          r"$dA^+ = -A^+ dA\, A^+ + A^+ A^{+\top} dA^\top (I - A A^+) + (I - A^+ A)\, dA^\top A^{+\top} A^+$",
@@ -286,7 +328,8 @@ KRON = register(Primitive(
     shape=_kron_shape, code="{m}.kron({a[0]}, {a[1]})", derivatives=(_d_kron_a, _d_kron_b),
     reference=lambda xp, a, b: xp.kron(a, b), flops=lambda shapes, params: math.prod(_kron_shape(shapes, params)),
     spelling=Spelling(latex=r"{w[0]} \otimes {w[1]}", matrix="{w[0]} ⊗ {w[1]}", text="kron({a[0]}, {a[1]})"),
-    doc=("`kron(A, B)`: Kronecker product of two matrices",
+    doc=("`kron(A, B)`: Kronecker product of two matrices (no batch axes: NumPy's kron of stacks "
+         "is the product over every axis)",
          r"$\partial K_{(ik)(jl)} / \partial A_{ab} = \delta_{ia}\delta_{jb} B_{kl}$ (and alike for B)",
          "the partials are products of 0/1 Kronecker factors (I ⊗ 1, 1 ⊗ B), dense: with symbolic "
          "sizes the row index r = p i + k is not an integer-affine map"),

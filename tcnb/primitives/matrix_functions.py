@@ -5,6 +5,8 @@
 partial of ``expm_derivative(A, order=p)`` is ``order=p + 1``, so Hessians need no other rule.
 They are dense, n^(2p+2) entries from n^(2p) exponentials of (p+1)n x (p+1)n matrices: meant for
 small n. ``matrix_power(A, k)``'s partial is Σ_p A^p ⊗ A^(k-1-p), over its own lower powers.
+A stack of matrices (leading batch axes) is one tensor per matrix; the partials are block-diagonal
+over the batch (batching.py).
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import math
 from .. import ir
 from ..errors import ShapeError
 from .base import Operand, Param, Primitive, Spelling, register, square
+from .batching import MATRIX_RANKS, batch_of, product
 
-_A = Operand("A", ranks=(2,))
+_A = Operand("A", ranks=MATRIX_RANKS)
 
 
 def _expm_of(xp):
@@ -33,13 +36,18 @@ def _expm_shape(shapes, params):
 
 
 def _d_expm(node):
-    return EXPM_DERIVATIVE.make((node.arg,), {"order": 1})
+    D = EXPM_DERIVATIVE.make((node.arg,), {"order": 1})
+    return product(batch_of(node.shape), [D], [("i", "j", "k", "l")], ("i", "j"), ("k", "l"))
+
+
+def _per_matrix(n):
+    return lambda shapes, params: math.prod(shapes[0][:-2]) * n(shapes[0][-1], params)
 
 
 EXPM = register(Primitive(
     name="expm", family="matrix_functions", operands=(_A,), shape=_expm_shape,
     code="_rt.expm({m}, {a[0]}, {what})", traceable="_rt.expm({m}, {a[0]})", derivatives=(_d_expm,),
-    reference=lambda xp, a: _expm_of(xp)(a), flops=lambda shapes, params: 20 * shapes[0][0] ** 3,
+    reference=lambda xp, a: _expm_of(xp)(a), flops=_per_matrix(lambda n, params: 20 * n ** 3),
     spelling=Spelling(latex=r"e^{{{a[0]}}}", matrix="expm({a[0]})"),
     doc=("`expm(A)`: matrix exponential (SciPy's `expm`), A square",
          r"$\partial e^A / \partial A_{kl} = \int_0^1 e^{sA} E_{kl} e^{(1-s)A} ds$ "
@@ -53,11 +61,14 @@ def _deriv_shape(shapes, params):
     p = params.get("order")
     if not isinstance(p, int) or p < 1:
         raise ShapeError(f"expm_derivative: order must be a positive integer, got {p!r}", expected="order=1, 2, ...")
-    return tuple(shapes[0]) * (p + 1)
+    return batch_of(shapes[0]) + tuple(shapes[0][-2:]) * (p + 1)
 
 
 def _d_expm_derivative(node):
-    return EXPM_DERIVATIVE.make((node.arg,), {"order": dict(node.params)["order"] + 1})
+    p = dict(node.params)["order"]
+    D = EXPM_DERIVATIVE.make((node.arg,), {"order": p + 1})
+    labels = tuple(("e", q) for q in range(2 * p + 4))
+    return product(batch_of(node.arg.shape), [D], [labels], labels[:-2], labels[-2:])
 
 
 def _expm_derivative_ref(xp, a, order=1):
@@ -85,7 +96,7 @@ EXPM_DERIVATIVE = register(Primitive(
     name="expm_derivative", family="matrix_functions", operands=(_A,), params=(Param("order", 1, "int"),),
     shape=_deriv_shape, code="_rt.expm_derivative({m}, {a[0]}, {order}, {what})",
     derivatives=(_d_expm_derivative,), reference=_expm_derivative_ref,
-    flops=lambda shapes, params: 20 * shapes[0][0] ** (2 * params.get("order", 1)) * ((params.get("order", 1) + 1) * shapes[0][0]) ** 3,
+    flops=_per_matrix(lambda n, params: 20 * n ** (2 * params.get("order", 1)) * ((params.get("order", 1) + 1) * n) ** 3),
     spelling=Spelling(latex=r"D^{{{order}}} e^{{{a[0]}}}", matrix="expm_derivative({a[0]}, {order})"),
     doc=("`expm_derivative(A, order=p)`: the dense tensor ∂^p expm(A)[i, j] / ∂A[k1, l1] ... ∂A[kp, lp]",
          r"the partial of order p is order p + 1",
@@ -106,9 +117,9 @@ def _power_shape(shapes, params):
 
 
 def power(A: ir.Node, k: int) -> ir.Node:
-    """A^k as a node: the identity for k = 0, A for k = 1."""
+    """A^k as a node: the identity for k = 0 (one for the whole stack), A for k = 1."""
     if k == 0:
-        return ir.Delta.make([A.shape[0]])
+        return ir.Delta.make([A.shape[-1]])
     if k == 1:
         return A
     return MATRIX_POWER.make((A,), {"k": k})
@@ -119,7 +130,8 @@ def _d_power(node):
     A, k = node.arg, dict(node.params)["k"]
     if k == 0:
         return ir.zeros(node.shape + A.shape)
-    return ir.add(*[ir.Einsum.make([power(A, p), power(A, k - 1 - p)], [("i", "a"), ("b", "j")], ("i", "j", "a", "b"))
+    batch = batch_of(A.shape)
+    return ir.add(*[product(batch, [power(A, p), power(A, k - 1 - p)], [("i", "a"), ("b", "j")], ("i", "j"), ("a", "b"))
                     for p in range(k)])
 
 
@@ -127,7 +139,7 @@ MATRIX_POWER = register(Primitive(
     name="matrix_power", family="matrix_functions", operands=(_A,), params=(Param("k", None, "int"),),
     shape=_power_shape, code="{m}.linalg.matrix_power({a[0]}, {k})", derivatives=(_d_power,),
     reference=lambda xp, a, k: xp.linalg.matrix_power(a, k),
-    flops=lambda shapes, params: 2 * shapes[0][0] ** 3 * max(1, math.ceil(math.log2(max(2, params.get("k") or 2)))),
+    flops=_per_matrix(lambda n, params: 2 * n ** 3 * max(1, math.ceil(math.log2(max(2, params.get("k") or 2))))),
     spelling=Spelling(latex="{w[0]}^{{{k}}}", matrix="{w[0]}^{k}", text="matrix_power({a[0]}, {k})"),
     doc=("`matrix_power(A, k)`: A^k for a literal integer k >= 0 (A⁰ = I)",
          r"$\partial (A^k)_{ij} / \partial A_{ab} = \sum_{p=0}^{k-1} (A^p)_{ia} (A^{k-1-p})_{bj}$",
