@@ -264,34 +264,27 @@ class Structured:
 
     def __matmul__(self, v):
         """Contract the trailing axes with v (shape = the column axes), without densifying."""
-        xp = self.xp
-        v = xp.asarray(v)
-        cols = self.shape[self.split:]
-        if tuple(v.shape) != cols:
-            raise ShapeError(f"matvec with an array of shape {tuple(v.shape)}", expected=f"shape {cols}")
-        total = None
-        rows_shape = self.shape[:self.split]
-        for factors, labels, pattern in self._terms:
-            rows, colp = pattern[:self.split], pattern[self.split:]
-            out = tuple(l for l in dict.fromkeys(rows) if l in labels or l in colp)
-            part = self._contract(list(factors) + [(v, colp)], out)
-            part = _expand(xp, part, out, rows, rows_shape)
-            total = part if total is None else total + part
-        return total
+        return self._product(v, transpose=False, what="matvec")
 
     def rmatmul(self, u):
         """Contract the leading (row) axes with u (shape = the row axes): uᵀ H, without densifying."""
+        return self._product(u, transpose=True, what="rmatvec")
+
+    def _product(self, x, transpose: bool, what: str):
+        """Each term's factors contracted with x over one side's axes (the columns, or the rows when
+        ``transpose``), embedded in the other side's pattern, summed over the terms."""
         xp = self.xp
-        u = xp.asarray(u)
+        x = xp.asarray(x)
         rows_shape, cols_shape = self.shape[:self.split], self.shape[self.split:]
-        if tuple(u.shape) != rows_shape:
-            raise ShapeError(f"rmatvec with an array of shape {tuple(u.shape)}", expected=f"shape {rows_shape}")
+        into_shape, over_shape = (cols_shape, rows_shape) if transpose else (rows_shape, cols_shape)
+        if tuple(x.shape) != over_shape:
+            raise ShapeError(f"{what} with an array of shape {tuple(x.shape)}", expected=f"shape {over_shape}")
         total = None
         for factors, labels, pattern in self._terms:
-            rows, colp = pattern[:self.split], pattern[self.split:]
-            out = tuple(l for l in dict.fromkeys(colp) if l in labels or l in rows)
-            part = self._contract(list(factors) + [(u, rows)], out)
-            part = _expand(xp, part, out, colp, cols_shape)
+            rows, cols = pattern[:self.split], pattern[self.split:]
+            into, over = (cols, rows) if transpose else (rows, cols)
+            out = tuple(l for l in dict.fromkeys(into) if l in labels or l in over)
+            part = _expand(xp, self._contract(list(factors) + [(x, over)], out), out, into, into_shape)
             total = part if total is None else total + part
         return total
 
