@@ -201,7 +201,7 @@ class MatrixPrinter(Visitor):
         coef = 1.0
         scalars: list[tuple[str, int]] = []
         factors: list[_Factor] = []
-        for op, labels in zip(n.operands, n.ins):
+        for op, labels in _flat_operands(n):
             if len(labels) > 2:
                 raise NotMatrix
             if isinstance(op, ir.Const) and labels:
@@ -414,3 +414,21 @@ def to_matrix(node: ir.Node) -> str | None:
 def to_matrix_latex(node: ir.Node) -> str | None:
     """Matrix notation in LaTeX (``X^{\\top} \\operatorname{diag}\\left(s\\right) X``), or None."""
     return _to(node, Latex())
+
+
+def _flat_operands(n: ir.Einsum) -> list:
+    """(operand, labels) of a product, with each operand that is itself a pointwise product (X[i,j]
+    y[i]: nothing summed, no repeated label) replaced by its factors: the same product whether or not
+    the DAG kept that scaling as a node of its own, so it is spelled the same (Xᵀ diag(y) ..., not
+    (diag(y) X)ᵀ ...)."""
+    out = []
+    for op, labels in zip(n.operands, n.ins):
+        if (isinstance(op, ir.Einsum) and len(set(op.out)) == len(op.out) == len(set(labels))
+                and {l for ls in op.ins for l in ls} <= set(op.out)
+                and not any(isinstance(o, ir.Const) and ls for o, ls in zip(op.operands, op.ins))):
+            rename = dict(zip(op.out, labels))
+            out.extend((inner, tuple(rename[l] for l in ls)) for inner, ls in _flat_operands(op))
+        else:
+            out.append((op, labels))
+    return out
+
