@@ -162,13 +162,13 @@ class Expr:
         hit = self._compiled.get(key) if key is not None else None
         if hit is not None:
             plan, gen, dtype, xp = hit
-            values = gen.fn(xp, plan.fn.runtime, dtype, *[arrays[n] for n in gen.arg_names])
+            values = gen.call(*[arrays[n] for n in gen.arg_names])
             return Structured.from_plan(xp, plan, values, plan.shape, self.split)
         full = self.compile(backend)
         bound, sizes, dtype = full.bind(arrays)
         plan = plan_structured(self.node, sizes, full.backend, self.known_names)
         gen = plan.fn.generated(sizes, dtype)
-        values = gen.fn(full.xp, plan.fn.runtime, dtype, *[bound[n] for n in gen.arg_names])
+        values = gen.call(*[bound[n] for n in gen.arg_names])
         if plan.shape is None:
             plan.shape = resolve_shape(self.shape, sizes)
         if key is not None and all(bound[n] is arrays.get(n) for n in gen.arg_names):

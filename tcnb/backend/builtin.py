@@ -1,4 +1,5 @@
-"""The backends tcnb ships: NumPy (always) and CuPy (where it is installed and sees a GPU).
+"""The backends tcnb ships: NumPy (always), CuPy (where it is installed and sees a GPU), JAX and
+PyTorch (where they are installed).
 
 Each is one :class:`~tcnb.backend.registry.Backend` record; a new backend is another record here
 (or a :func:`~tcnb.backend.registry.register_backend` call in the user's code).
@@ -10,6 +11,10 @@ import sys
 
 from ..errors import BackendUnavailableError
 from .registry import Backend, add_at, register_backend
+
+
+def _owns_none(array) -> bool:
+    return False  # torch's CPU record claims torch tensors; binding moves them to this one's device
 
 
 # ---------------------------------------------------------------------------------------- NumPy
@@ -86,3 +91,102 @@ CUPY = register_backend(Backend(
     sync=_cupy_sync, scatter_add=_cupy_scatter_add, special=_cupyx_special,
     device="a CUDA GPU (CuPy)", host=False, install="pip install 'tcnb[gpu]' on a machine with CUDA",
     describe=_cupy_describe))
+
+
+# ------------------------------------------------------------------------------------------ JAX
+# The generated code of a derivative, compiled by XLA (jax.jit fuses its element-wise chains).
+
+def _load_jax():
+    return importlib.import_module("jax.numpy")
+
+
+def _jax_owns(array) -> bool:
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(array, jax.Array)
+
+
+def _jax_sync(result=None) -> None:
+    import jax
+    if result is not None:
+        jax.block_until_ready(result)
+    else:
+        jax.effects_barrier()
+
+
+def _jax_special():
+    return importlib.import_module("jax.scipy.special")
+
+
+def _jax_jit(fn):
+    import jax
+    return jax.jit(fn)
+
+
+def _jax_float64() -> bool:
+    import jax
+    return bool(jax.config.jax_enable_x64)
+
+
+def _jax_describe() -> str | None:
+    """JAX's accelerator (a GPU's model), None when its default device is the CPU."""
+    import jax
+    d = jax.devices()[0]
+    return None if d.platform == "cpu" else f"{d.device_kind} ({d.platform})"
+
+
+JAX = register_backend(Backend(
+    name="jax", load=_load_jax, owns=_jax_owns, sync=_jax_sync, special=_jax_special,
+    device="JAX's default device (XLA)", host=False, traceable=True, jit=_jax_jit, float64=_jax_float64,
+    install="pip install 'tcnb[jax]'", describe=_jax_describe))
+
+
+# -------------------------------------------------------------------------------------- PyTorch
+# Eager PyTorch on the CPU ("torch") or a CUDA GPU ("torch-cuda"), through TorchNamespace.
+
+def _torch_owns(array) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(array, torch.Tensor)
+
+
+def _torch_to_host(array):
+    return array.detach().cpu().numpy()
+
+
+def _torch_dtype(array):
+    import numpy
+    name = str(array.dtype).removeprefix("torch.")
+    try:
+        return numpy.dtype(name)
+    except TypeError:  # bfloat16, complex32, ...: no NumPy twin
+        return numpy.dtype("V2")
+
+
+def _torch_astype(xp, array, dtype):
+    return array.to(xp._dtype(dtype))
+
+
+def _load_torch(device="cpu"):
+    torch = importlib.import_module("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailableError("PyTorch is installed but sees no CUDA GPU")
+    from .torch_namespace import TorchNamespace
+    return TorchNamespace(torch, device)
+
+
+def _load_torch_cuda():
+    return _load_torch("cuda")
+
+
+def _torch_cuda_sync(result=None) -> None:
+    sys.modules["torch"].cuda.synchronize()
+
+
+TORCH = register_backend(Backend(
+    name="torch", aliases=("pytorch",), load=_load_torch, owns=_torch_owns, to_host=_torch_to_host,
+    device="the CPU (PyTorch)", traceable=True, dtype_of=_torch_dtype, astype=_torch_astype,
+    install="pip install 'tcnb[torch]'"))
+
+TORCH_CUDA = register_backend(Backend(
+    name="torch-cuda", load=_load_torch_cuda, owns=_owns_none, to_host=_torch_to_host,
+    sync=_torch_cuda_sync, device="a CUDA GPU (PyTorch)", host=False, traceable=True,
+    dtype_of=_torch_dtype, astype=_torch_astype, install="pip install 'tcnb[torch]' on a machine with CUDA"))

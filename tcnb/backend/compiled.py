@@ -6,7 +6,10 @@ once per size binding and cached, like opt_einsum's ``contract_expression``.
 """
 from __future__ import annotations
 
+import functools
 import numbers
+
+import numpy
 
 from .. import ir
 from ..dims import resolve, shape_str
@@ -66,6 +69,7 @@ class Compiled:
             raise BindingError(f"unknown name{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
                                expected=f"arrays for {', '.join(v.name for v in self.vars) or 'no variables'}"
                                         + (f", or sizes for {', '.join(sorted(dim_names))}" if dim_names else ""))
+        record = self.record
         bound, origin, float32 = {}, {}, True
         for v in self.vars + [u for u in self.extra if u.name in arrays]:
             if v.name not in arrays:
@@ -80,11 +84,12 @@ class Compiled:
             except (ValueError, TypeError) as exc:
                 raise BindingError(f"variable '{v.name}' is not a rectangular array of numbers: {exc}",
                                    expected=f"an array of shape {shape_str(v.shape)}") from None
-            if a.dtype.kind in "biu":
-                a = a.astype(xp.float64)
-            elif a.dtype.kind not in "f":
+            kind = record.dtype_of(a).kind
+            if kind in "biu":
+                a = record.astype(xp, a, _FLOAT64)
+            elif kind not in "f":
                 raise BindingError(f"variable '{v.name}' has dtype {a.dtype}", expected="real numbers")
-            if a.dtype != xp.float32:
+            if record.dtype_of(a) != _FLOAT32:
                 float32 = False
             if a.ndim != len(v.shape):
                 raise BindingError(f"variable '{v.name}' has {a.ndim} axes (shape {tuple(a.shape)})",
@@ -117,10 +122,10 @@ class Compiled:
         if missing:
             raise BindingError(f"the size of {', '.join(missing)} is not known from the arrays passed",
                                expected=f"pass it as {missing[0]}=<int>")
-        dtype = xp.float32 if (float32 and bound) else xp.float64
+        dtype = _FLOAT32 if (float32 and bound) or not record.float64() else _FLOAT64
         for name in bound:
-            if bound[name].dtype != dtype:
-                bound[name] = bound[name].astype(dtype)
+            if record.dtype_of(bound[name]) != dtype:
+                bound[name] = record.astype(xp, bound[name], dtype)
         return bound, sizes, dtype
 
     def sizes_needed(self) -> set:
@@ -133,8 +138,12 @@ class Compiled:
         gen = self._cache.get(key)
         if gen is None:
             itemsize = 4 if "float32" in str(dtype) else 8
-            gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names)
+            gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names,
+                           traceable=self.record.traceable)
             gen.fn = load(gen, self.backend)
+            gen.call = functools.partial(gen.fn, self.xp, self.runtime, dtype)  # a function of the arrays
+            if self.record.jit is not None:
+                gen.call = self.record.jit(gen.call)
             self._cache.put(key, gen)
         return gen
 
@@ -142,13 +151,13 @@ class Compiled:
         # fast path: the same shapes and dtypes as a previous call need no checks at all
         try:
             vals = [arrays[n] for n in self._names]
-            hit = self._fast.get(tuple([(type(a), a.shape, a.dtype.char) for a in vals])) \
+            hit = self._fast.get(tuple([(type(a), tuple(a.shape), a.dtype) for a in vals])) \
                 if len(vals) == len(arrays) else None
         except (KeyError, AttributeError, TypeError):
             hit = None
         if hit is not None:
             gen, dtype, xp = hit
-            out = gen.fn(xp, self.runtime, dtype, *vals)
+            out = gen.call(*vals)
             if self.single:
                 o = out[0]
                 return o if type(o) is self._array_type and o.dtype == dtype else xp.asarray(o, dtype=dtype)
@@ -156,15 +165,16 @@ class Compiled:
         bound, sizes, dtype = self.bind(arrays)
         gen = self.generated(sizes, dtype)
         if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
-            key = tuple([(type(a), a.shape, a.dtype.char) for a in (bound[n] for n in self._names)])
+            key = tuple([(type(a), tuple(a.shape), a.dtype) for a in (bound[n] for n in self._names)])
             self._fast.put(key, (gen, dtype, self.xp))
-        out = gen.fn(self.xp, self.runtime, dtype, *[bound[n] for n in gen.arg_names])
+        out = gen.call(*[bound[n] for n in gen.arg_names])
         out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
         return out[0] if self.single else out
 
     def source(self, sizes: dict | None = None, dtype=None) -> str:
         """The generated source, planned for ``sizes`` (100 for the others), without the memory-budget check."""
-        return generate(self.roots, self.vars, self._planning(sizes), check_budget=False).source
+        return generate(self.roots, self.vars, self._planning(sizes), check_budget=False,
+                        traceable=self.record.traceable).source
 
     def standalone_source(self, sizes: dict | None = None, name: str = "tcnb_fn", doc: str = "") -> str:
         """A self-contained module computing the (single) root from its arrays at any sizes, with
@@ -178,6 +188,9 @@ class Compiled:
         for s in self.sizes_needed() | set(shape_symbols(self.roots, self.vars)):
             sizes.setdefault(s, 100)
         return sizes
+
+
+_FLOAT32, _FLOAT64 = numpy.dtype("float32"), numpy.dtype("float64")
 
 
 def _solve_compound(variables, bound, sizes, origin):

@@ -27,6 +27,19 @@ def _host_asarray(array):
     return numpy.asarray(array)
 
 
+def _numpy_dtype(array):
+    import numpy
+    return numpy.dtype(array.dtype)
+
+
+def _astype(xp, array, dtype):
+    return array.astype(dtype)
+
+
+def _always() -> bool:
+    return True
+
+
 def add_at(xp, out, index, values):
     """``out[index] += values`` with repeated indices summed, in place (NumPy's ``ufunc.at``); returns ``out``."""
     xp.add.at(out, index, values)
@@ -47,6 +60,14 @@ class Backend:
     reading a value back (a check such as ``(d >= 0).all()``) costs no device round trip.
     ``device``: words for messages; ``install``: how to get the library; ``describe()``: the
     device's own name for reports (a GPU's model), or None.
+
+    Libraries that trace or build graphs (JAX, Dask) or that NumPy's spelling does not fit (PyTorch)
+    set ``traceable``: their code is generated without value-dependent branches and runs with the
+    functional ``_rt`` (functional.py: no in-place writes, no checks that read values back).
+    ``jit(fn)``: ``fn`` (a function of the arrays) compiled by the library (``jax.jit``), or None
+    to call it as it is. ``dtype_of(a)``: an array's dtype as NumPy's; ``astype(xp, a, dtype)``:
+    ``a`` cast to a NumPy dtype; ``float64()``: whether float64 is on (JAX's ``jax_enable_x64``):
+    otherwise arrays are bound as float32.
     """
 
     name: str
@@ -61,6 +82,11 @@ class Backend:
     host: bool = True
     install: str = ""
     describe: Callable[[], str | None] | None = None
+    traceable: bool = False
+    jit: Callable[[Callable], Callable] | None = None
+    dtype_of: Callable[[Any], Any] = _numpy_dtype
+    astype: Callable = _astype
+    float64: Callable[[], bool] = _always
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def namespace(self):
@@ -111,8 +137,12 @@ class Backend:
     def runtime(self):
         """runtime.py's helpers as generated code calls them (``_rt``), with this backend's
         primitives filled in: its scatter-add, whether a value check costs a device sync, and its
-        special functions (``_rt.special(xp)``)."""
+        special functions (``_rt.special(xp)``); for a ``traceable`` backend, functional.py's."""
         rt = self._cache.get("rt")
+        if rt is None and self.traceable:
+            from .functional import functional_runtime
+            own = {"special": self._special_of} if self.special is not None else {}
+            rt = self._cache["rt"] = functional_runtime(**own)
         if rt is None:
             helpers = {n: f for n, f in vars(runtime).items() if inspect.isfunction(f)}
             helpers["scatter"] = functools.partial(runtime.scatter, scatter_add=self.scatter_add)

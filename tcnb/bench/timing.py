@@ -200,9 +200,11 @@ def _gpu_name() -> str | None:
         if record.host or record.describe is None or not record.available:
             continue
         try:
-            return record.describe()
+            name = record.describe()
         except Exception:  # noqa: BLE001 - a device that cannot describe itself: no GPU line
             continue
+        if name is not None:  # (None: the backend runs on the CPU here, as JAX without a GPU)
+            return name
     return None
 
 
