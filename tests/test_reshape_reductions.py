@@ -143,6 +143,13 @@ FUNCTIONS = [
     ("var(x, axis=0)", lambda a: jnp.var(a["x"], axis=0)),
     ("std(x, axis=1, keepdims=True)", lambda a: jnp.std(a["x"], axis=1, keepdims=True)),
     ("std(T3, axis=(0, 2))", lambda a: jnp.std(a["T3"], axis=(0, 2))),
+    ("var(x, ddof=1)", lambda a: jnp.var(a["x"], ddof=1)),
+    ("max(T3, axis=(0, 2))", lambda a: jnp.max(a["T3"], axis=(0, 2))),
+    ("min(T3, axis=(2, 0), keepdims=True)", lambda a: jnp.min(a["T3"], axis=(0, 2), keepdims=True)),
+    ("prod(T3, axis=(1, 2))", lambda a: jnp.prod(a["T3"], axis=(1, 2))),
+    ("logsumexp(T3, axis=(0, 1), keepdims=True)", lambda a: jsp.logsumexp(a["T3"], axis=(0, 1), keepdims=True)),
+    ("softmax(T3, axis=(0, 2))", lambda a: jax.nn.softmax(a["T3"], axis=(0, 2))),
+    ("std(T3, axis=(0, 2), ddof=1)", lambda a: jnp.std(a["T3"], axis=(0, 2), ddof=1)),
     ("x - logsumexp(x, axis=1, keepdims=True)", lambda a: a["x"] - jsp.logsumexp(a["x"], axis=1, keepdims=True)),
     ("x * max(x, axis=0, keepdims=True)", lambda a: a["x"] * jnp.max(a["x"], axis=0, keepdims=True)),
     ("x / mean(x * x, axis=1, keepdims=True)", lambda a: a["x"] / jnp.mean(a["x"] ** 2, axis=1, keepdims=True)),
@@ -237,8 +244,6 @@ def test_prod_code_does_not_divide():
 @pytest.mark.parametrize("axis,shape", [(None, (1, 1, 1)), (0, (1, 3, 4)), (1, (2, 1, 4)), (-1, (2, 3, 1)),
                                         ((0, 2), (1, 3, 1))])
 def test_keepdims_shapes(fn, axis, shape):
-    if isinstance(axis, tuple) and fn in ("max", "min", "prod", "logsumexp"):
-        pytest.skip("one axis or all for these records")
     ax = "" if axis is None else f", axis={axis}"
     f = tcnb.parse(DECLS + f"f = {fn}(T3{ax}, keepdims=True)")["f"]
     assert concrete_shape(f.node.shape, SIZES) == shape
@@ -405,6 +410,11 @@ AUTOGRAD = [  # (autograd test, tcnb expression of x (and y), numpy function, in
     ("test_std_ddof (B)", "std(x)", np.std, [_R(3)]),
     ("test_std_ddof (C, keepdims)", "std(x, keepdims=True)", lambda x: np.std(x, keepdims=True), [_R(3, 4)]),
     ("test_std_ddof (D)", "std(x)", np.std, [_R(1, 3)]),
+    ("test_var_ddof (B, ddof=1)", "var(x, ddof=1)", lambda x: np.var(x, ddof=1), [_R(3)]),
+    ("test_var_ddof (C, ddof=2, axis)", "var(x, axis=1, ddof=2)", lambda x: np.var(x, axis=1, ddof=2), [_R(3, 4)]),
+    ("test_std_ddof (C, ddof=1, keepdims)", "std(x, ddof=1, keepdims=True)",
+     lambda x: np.std(x, ddof=1, keepdims=True), [_R(3, 4)]),
+    ("test_std_ddof (D, ddof=2)", "std(x, axis=(0, 1), ddof=2)", lambda x: np.std(x, axis=(0, 1), ddof=2), [_R(2, 3)]),
     ("test_var (systematic, axis 1)", "var(x, axis=1)", lambda x: np.var(x, axis=1), [_R(3, 4)]),
     ("test_std (systematic, axis 0)", "std(x, axis=0)", lambda x: np.std(x, axis=0), [_R(3, 4)]),
     ("test_repeat R(2,3,4) k=2 axis=None", "repeat(x, 2)", lambda x: np.repeat(x, 2), [_R(2, 3, 4)]),
@@ -429,7 +439,7 @@ AUTOGRAD_REFUSED = {  # autograd's cases tcnb refuses, with the reason (checked 
     "test_repeat repeats=0": ("x: R[2, 3]\nf = repeat(x, 0, axis=0)", "a zero-length axis: dimensions are positive"),
     "test_einsum_matmult_broadcast_leadzero": ('x: R[0, 2, 3]\ny: R[0, 3, 4]\nf = einsum("...ij,...jk->...ik", x, y)',
                                                "R(0, 2, 3): no empty axes"),
-    "test_var_ddof / test_std_ddof ddof=1, 2": ("x: R[2, 3]\nf = var(x, ddof=1)", "only ddof=0 (NumPy's default)"),
+    "test_var_ddof ddof >= N": ("x: R[2, 3]\nf = var(x, ddof=6)", "ddof must be an integer from 0 to 5"),
 }
 
 

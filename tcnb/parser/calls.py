@@ -15,7 +15,8 @@ import sympy
 from ..errors import ShapeError, TcnbError, TensorSyntaxError
 from ..functions import elementwise_formula, formula_arity, formula_body
 from ..primitives import LOWERED, REGISTRY, SPD_FORMS, TUPLE_FUNCTIONS
-from ..primitives.shapes import keep_axes
+from .. import ir
+from ..primitives.shapes import keep_axes, reshape
 from .products import Prod, as_prod, fresh_label
 from .scope import BUILTINS
 
@@ -158,10 +159,10 @@ def primitive(r, e, kwargs, rec):
         if p.kind == "shape":
             node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
             params[p.name] = None if node is None else shape_arg(r, node, args[0].shape, rec.name)
-        elif p.kind == "axis":
+        elif p.kind in ("axis", "axes"):
             axis = axis_arg(r, e, kwargs, len(args[0].out), pos)
-            if isinstance(axis, tuple):
-                r.fail(e, f"{rec.name} over several axes is not supported", expected="one axis or None")
+            if isinstance(axis, tuple) and p.kind == "axis":
+                r.fail(e, f"{rec.name} takes one axis (NumPy's too), got several", expected="one axis or None")
             params[p.name] = axis
         else:
             node = kwargs.get(p.name, e.args[pos] if len(e.args) > pos else None)
@@ -169,15 +170,36 @@ def primitive(r, e, kwargs, rec):
             params[p.name] = p.default if node is None else read(r, node, f"{p.kind_text} {p.name}")
     try:
         nodes = [a.node() for a in args]
+        several = [p.name for p in plain if p.kind == "axes" and isinstance(params[p.name], tuple)]
         if rec.name in SPD_FORMS and getattr(nodes[0], "structure", None) == "spd":
             node = SPD_FORMS[rec.name](*nodes)  # through Cholesky (primitives/decompositions.py)
+        elif several:
+            node = over_merged_axes(rec, nodes, params, several[0])
         else:
             node = rec.make(nodes, params)
         if keep:
-            node = keep_axes(node, args[0].shape, dict(node.params).get("axis"))
+            node = keep_axes(node, args[0].shape, params.get("axis"))
         return Prod.of(node)
     except TcnbError as err:
         raise r.src.locate(err, e) from None
+
+
+def over_merged_axes(rec, nodes, params, name):
+    """``rec`` over several axes of its first operand (``max(T, axis=(0, 2))``): those axes moved
+    last and merged into one by a reshape, the record applied along it, and — for a result that
+    keeps the axis (softmax) — split and moved back. Transposes and reshapes are index maps, so the
+    derivative is the record's own, exactly."""
+    x, axes = nodes[0], tuple(sorted(params[name]))
+    kept = tuple(k for k in range(x.rank) if k not in axes)
+    moved = ir.Einsum.make([x], [tuple(range(x.rank))], kept + axes) if kept + axes != tuple(range(x.rank)) else x
+    size = sympy.expand(sympy.Mul(*[x.shape[k] for k in axes]))
+    merged = reshape(moved, tuple(x.shape[k] for k in kept) + (size,))
+    out = rec.make([merged] + list(nodes[1:]), {**params, name: len(kept)})
+    if out.rank == merged.rank:  # the axis is kept: back to x's layout
+        split = reshape(out, tuple(moved.shape))
+        back = tuple((kept + axes).index(k) for k in range(x.rank))
+        out = split if kept + axes == tuple(range(x.rank)) else ir.Einsum.make([split], [tuple(range(x.rank))], back)
+    return out
 
 
 def shape_arg(r, node, source, name="reshape"):

@@ -40,7 +40,8 @@ class Param:
     """
     name: str
     default: object = None
-    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "int"; "bool"; "comparison"
+    kind: str = "axis"          # "axis": an int axis of the first operand, or None; "axes": the same or a
+                                # tuple of axes (merged into one by the parser); "int"; "bool"; "comparison"
 
     @property
     def kind_text(self) -> str:

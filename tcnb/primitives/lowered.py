@@ -93,14 +93,15 @@ def _mean(call):
     return _kept(call, x, s.times(call.product(inverse_count(dims), ())), axis)
 
 
-def inverse_count(dims) -> ir.Node:
-    """1 / (the product of ``dims``) as a scalar node: a constant, or 1/n of a symbolic count."""
+def inverse_count(dims, minus: int = 0) -> ir.Node:
+    """1 / (the product of ``dims``, less ``minus``) as a scalar node: a constant, or 1/(n - minus)
+    of a symbolic count."""
     count = sympy.Mul(*dims) if dims else sympy.Integer(1)
     if count.is_Integer:
-        return ir.Const.make(1.0 / float(count))
+        return ir.Const.make(1.0 / float(count - minus))
     ones = ir.Const.make(1.0, tuple(dims))
     n = ir.Einsum.make([ones], [tuple(range(len(dims)))], ())
-    return ir.Elementwise.make(1 / T, n)
+    return ir.Elementwise.make(1 / (T - minus), n)
 
 
 def _norm2(call):

@@ -4,7 +4,8 @@
 k times longer; ``tile(x, reps)`` the same with the new axes before each axis. Both are exact and
 linear in memory; their derivatives are those of the broadcast (a sum) and of the reshape (a
 reshape back). ``var`` is the mean of squared deviations from the mean (ddof=0, NumPy's default),
-``std`` its square root: no record of their own, the calculus of the parts applies.
+``std`` its square root (``ddof=k`` divides by N - k, as NumPy): no record of their own, the
+calculus of the parts applies.
 """
 from __future__ import annotations
 
@@ -98,10 +99,17 @@ def _moments(call, name):
     reduced = tuple(range(x.rank)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
     labels = tuple(range(x.rank))
     kept = tuple(l for l in labels if l not in reduced)
+    ddof = call.integers(99, "ddof") if "ddof" in call.kwargs else 0  # keyword only (NumPy: after dtype, out)
+    count = sympy.Mul(*[x.shape[l] for l in reduced])
+    if not isinstance(ddof, int) or ddof < 0 or (count.is_Integer and ddof >= count):
+        call.fail(f"{name}: ddof must be an integer from 0 to {count - 1 if count.is_Integer else 'N - 1'}"
+                  f" (N = {count} entries reduced), got {ddof!r}",
+                  expected="ddof=0 (NumPy's default) or ddof=1 (the unbiased estimate)", cls=ShapeError)
     inv = inverse_count([x.shape[l] for l in reduced])
     mean = ir.Einsum.make([x, inv], [labels, ()], kept)
     dev = ir.add(x, ir.neg(_broadcast(mean, x.shape, reduced)))
-    var = ir.Einsum.make([ir.Elementwise.make(T ** 2, dev), inv], [labels, ()], kept)
+    scale = inverse_count([x.shape[l] for l in reduced], ddof) if ddof else inv
+    var = ir.Einsum.make([ir.Elementwise.make(T ** 2, dev), scale], [labels, ()], kept)
     out = var if name == "var" else ir.Elementwise.make(sympy.sqrt(T), var)
     if call.flag("keepdims"):
         out = keep_axes(out, x.shape, axis)
@@ -117,11 +125,11 @@ for _rec in [
     Lowered("tile", (2, 2), _tile, keywords=("reps",), doc=(
         "`tile(x, reps)`: x repeated reps times (an integer or a tuple of integers, NumPy's rules)",
         "a broadcast then a reshape: the adjoint is reshaped and summed over the copies", "")),
-    Lowered("var", (1, 2), lambda call: _moments(call, "var"), keywords=("axis", "keepdims"), doc=(
-        "`var(x[, axis], keepdims=False)`: variance, ddof=0 (NumPy's default)",
+    Lowered("var", (1, 2), lambda call: _moments(call, "var"), keywords=("axis", "keepdims", "ddof"), doc=(
+        "`var(x[, axis], ddof=0, keepdims=False)`: variance, dividing by N - ddof (NumPy's default ddof=0)",
         r"$\partial\, \mathrm{var} / \partial x = 2 (x - \bar x) / N$", "the mean of squared deviations")),
-    Lowered("std", (1, 2), lambda call: _moments(call, "std"), keywords=("axis", "keepdims"), doc=(
-        "`std(x[, axis], keepdims=False)`: standard deviation, ddof=0",
+    Lowered("std", (1, 2), lambda call: _moments(call, "std"), keywords=("axis", "keepdims", "ddof"), doc=(
+        "`std(x[, axis], ddof=0, keepdims=False)`: standard deviation, sqrt of var with the same ddof",
         r"$\partial\, \mathrm{std} / \partial x = (x - \bar x) / (N\, \mathrm{std})$",
         "sqrt(var): the derivative is NaN where every entry is equal (as JAX's)")),
 ]:

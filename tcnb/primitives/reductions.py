@@ -14,6 +14,7 @@ from .base import Operand, Param, Primitive, Spelling, entries, register
 
 _X = Operand("x")
 _AXIS = (Param("axis", None, "axis"),)
+_AXES = (Param("axis", None, "axes"),)  # several axes too: the parser merges them into one
 
 
 def _same_shape(shapes, params):
@@ -153,7 +154,7 @@ def _others_last(xp, v, k):
 
 
 PROD = register(Primitive(
-    name="prod", family="reductions", operands=(_X,), params=_AXIS, shape=_prod_shape,
+    name="prod", family="reductions", operands=(_X,), params=_AXES, shape=_prod_shape,
     code="{m}.prod({a[0]}, axis={axis})", derivatives=(_d_prod,), keepdims=True,
     reference=lambda xp, x, axis=None: xp.prod(x, axis=axis),
     flops=lambda shapes, params: entries(shapes[0]), spelling=Spelling(),
@@ -175,7 +176,7 @@ PROD_OTHERS = register(Primitive(
 _AXIS_TEXT = Spelling()  # the call form: softmax(x, axis=1)
 
 SOFTMAX = register(Primitive(
-    name="softmax", family="reductions", operands=(_X,), params=_AXIS, shape=_same_shape,
+    name="softmax", family="reductions", operands=(_X,), params=_AXES, shape=_same_shape,
     code="_rt.softmax({m}, {a[0]}, {axis})", derivatives=(_d_softmax,), reference=_softmax_ref,
     flops=lambda shapes, params: 4 * entries(shapes[0]), spelling=_AXIS_TEXT,
     doc=("`softmax(x, axis)`", r"$\partial s_o / \partial x_p = s_o(\delta_{op} - s_p)$ along the axis, "
@@ -183,7 +184,7 @@ SOFTMAX = register(Primitive(
     example="x: R[m, n]\nf = softmax(x, axis=1)"))
 
 LOGSUMEXP = register(Primitive(
-    name="logsumexp", family="reductions", operands=(_X,), params=_AXIS, shape=_reduced_shape,
+    name="logsumexp", family="reductions", operands=(_X,), params=_AXES, shape=_reduced_shape,
     code="_rt.logsumexp({m}, {a[0]}, {axis})", derivatives=(_d_logsumexp,), reference=_logsumexp_ref,
     flops=lambda shapes, params: 4 * entries(shapes[0]), spelling=_AXIS_TEXT, keepdims=True,
     doc=("`logsumexp(x[, axis], keepdims=False)`", r"$\partial\, \mathrm{lse}(x) / \partial x = \mathrm{softmax}(x)$ "

@@ -229,7 +229,7 @@ def _extremum_latex(sym):
 
 def _reduction(name, sym, gap_sign, traceable):
     return register(Primitive(
-        name=name, family="selection", operands=(Operand("x"),), params=(Param("axis", None, "axis"),),
+        name=name, family="selection", operands=(Operand("x"),), params=(Param("axis", None, "axes"),),
         shape=_reduced_shape, code=f"{{m}}.{name}({{a[0]}}, axis={{axis}})", traceable=traceable, keepdims=True,
         derivatives=(_d_extremum(gap_sign),),
         reference=lambda xp, x, axis=None: getattr(xp, name)(x, axis=axis),
