@@ -32,7 +32,9 @@ import test_hypothesis_programs as hp  # noqa: E402  (its random-program strateg
 import tcnb  # noqa: E402
 from tcnb.backend import available_backends, standalone  # noqa: E402
 
-ALLOWED_IMPORTS = {"math", "operator", "numpy", "cupyx"}
+# scipy: only inside runtime._scipy_linalg's try/except ImportError (LU solves, expm), so a module
+# runs without it on NumPy alone
+ALLOWED_IMPORTS = {"math", "operator", "numpy", "cupyx", "scipy"}
 
 
 # ------------------------------------------------------------------ the expressions under test

@@ -17,6 +17,7 @@ from ..errors import BindingError
 from .bounded import Bounded
 from .codegen import generate, load, shape_symbols
 from .namespace import backend_of, get_backend
+from .solves import inverses_as_solves
 
 
 class Compiled:
@@ -24,6 +25,8 @@ class Compiled:
 
     def __init__(self, roots, backend: str = "numpy", known_names=(), names=None, single=True):
         self.roots = tuple(roots)
+        # what the code computes: the same values, with inverses that are only applied as solves
+        self.code_roots = tuple(inverses_as_solves(self.roots))
         self.backend = backend
         self.record = get_backend(backend)
         self.xp = self.record.namespace()
@@ -138,7 +141,7 @@ class Compiled:
         gen = self._cache.get(key)
         if gen is None:
             itemsize = 4 if "float32" in str(dtype) else 8
-            gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names,
+            gen = generate(self.code_roots, self.vars, sizes, itemsize=itemsize, names=self.names,
                            traceable=self.record.traceable)
             gen.fn = load(gen, self.backend)
             gen.call = functools.partial(gen.fn, self.xp, self.runtime, dtype)  # a function of the arrays
@@ -173,14 +176,14 @@ class Compiled:
 
     def source(self, sizes: dict | None = None, dtype=None) -> str:
         """The generated source, planned for ``sizes`` (100 for the others), without the memory-budget check."""
-        return generate(self.roots, self.vars, self._planning(sizes), check_budget=False,
+        return generate(self.code_roots, self.vars, self._planning(sizes), check_budget=False,
                         traceable=self.record.traceable).source
 
     def standalone_source(self, sizes: dict | None = None, name: str = "tcnb_fn", doc: str = "") -> str:
         """A self-contained module computing the (single) root from its arrays at any sizes, with
         the contraction order planned for ``sizes`` (see standalone.py); ``doc`` heads its docstring."""
         from .standalone import module_source
-        return module_source(self.roots, self.vars, self._planning(sizes), name, doc)
+        return module_source(self.code_roots, self.vars, self._planning(sizes), name, doc)
 
     def _planning(self, sizes) -> dict:
         """The sizes given, and 100 for every other dimension symbol (display and planning only)."""

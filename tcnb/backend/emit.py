@@ -15,6 +15,7 @@ from ..primitives import lookup
 from ..primitives.printing import elementwise_code
 from ..visit import Visitor
 from .lower import Lowerer, _dedup
+from .solves import APPLIED
 from .spell import Spell
 
 
@@ -93,9 +94,21 @@ class NodeCode(Visitor):
 
 def _what(n: ir.General) -> str:
     """A short name of the node for error messages (cheap: no printing of the whole argument)."""
-    inner = ", ".join(a.name if isinstance(a, ir.Var) else f"an expression of shape {shape_str(a.shape)}"
-                      for a in n.args)
+    if n.id in APPLIED:
+        return APPLIED[n.id]
+    inner = ", ".join(_short(a) for a in n.args)
     return f"{n.name}({inner})"
+
+
+def _short(a: ir.Node) -> str:
+    """A variable by name, its transpose as ``Aᵀ`` (a solve with Aᵀ stands for an applied inverse:
+    solves.py), anything else by its shape."""
+    if isinstance(a, ir.Var):
+        return a.name
+    if (isinstance(a, ir.Einsum) and len(a.operands) == 1 and isinstance(a.operands[0], ir.Var)
+            and a.operands[0].rank == 2 and tuple(a.ins[0]) == tuple(reversed(a.out))):
+        return a.operands[0].name + "ᵀ"
+    return f"an expression of shape {shape_str(a.shape)}"
 
 
 def _materialise_const(node, xp, shape_code):
