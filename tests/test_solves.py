@@ -67,7 +67,8 @@ def _explicit(expr, arrays):
 
 
 CASES = [  # (expression, wrt, inverse kept in the code?)
-    ("f", "A", False), ("f", "b", False), ("h", "b", False), ("k", "A", False),
+    ("f", "A", False), ("f", "b", False), ("h", "b", False),
+    ("k", "A", True),   # -A⁻ᵀ Vᵀ A⁻ᵀ: solves with n right-hand sides would cost more than the inverse
     ("k", "V", True),   # ∂k/∂V = A⁻¹ itself
     ("g", "A", True),   # ∇ log det A = A⁻ᵀ: the inverse is the result
     ("q", "V", True),   # inv(A) + V: the inverse meets a sum, not a product
@@ -88,15 +89,24 @@ def test_gradients_solve_instead_of_inverting(prog, name, wrt, kept, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_hvp_of_logdet_is_two_solves(prog, mode):
+def test_hvp_of_logdet_keeps_the_inverse(prog, mode):
+    # A⁻ᵀ Vᵀ A⁻ᵀ applies the inverse to a matrix: inverting once is cheaper than LU solves with n columns
     a = _arrays(1)
     Hv = tcnb.hvp(prog["g"], "A", prog["V"], mode=mode)
-    src = Hv.to_source(n=N)
-    if mode == "cross-country":  # (forward and reverse form the Hessian's partial A⁻ᵀ ⊗ A⁻¹ first)
-        assert "_rt.inv(" not in src and src.count("_rt.solve(") == 2, src
+    assert "_rt.inv(" in Hv.to_source(n=N)
     jg = jax.grad(lambda A: jnp.linalg.slogdet(A)[1])
     ref = jax.jvp(jg, (jnp.asarray(a["A"]),), (jnp.asarray(a["V"]),))[1]
     np.testing.assert_allclose(Hv.evaluate(A=a["A"], V=a["V"]), np.asarray(ref), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["forward", "cross-country"])
+def test_the_gradient_of_a_quadratic_form_through_solve_is_two_solves(mode):
+    p = tcnb.parse("A: R[n, n]\nb: R[n]\nc: R[n]\nf = c @ solve(A, b) + sum(solve(A, c) * b)")
+    src = tcnb.grad(p["f"], "b", mode=mode).to_source(n=N)
+    assert "_rt.inv(" not in src and src.count("_rt.solve(") == 2, src
+    a = _arrays(4)
+    g = tcnb.grad(p["f"], "b", mode=mode).evaluate(A=a["A"], b=a["b"], c=a["c"])
+    np.testing.assert_allclose(g, np.linalg.solve(a["A"].T, a["c"]) + np.linalg.solve(a["A"], a["c"]), rtol=1e-10)
 
 
 def test_a_user_inverse_applied_to_a_vector_is_a_solve(prog):

@@ -3,8 +3,9 @@
 Why: derivative rules of inv, det, logdet and solve are written with the inverse (∂ log det A / ∂A =
 A⁻ᵀ; ∂ solve(A, b) / ∂A = -A⁻¹ ⊗ x), which is the form a reader expects to see. But where the
 inverse only ever meets other tensors in contractions — A⁻ᵀ x̄ in a gradient, A⁻¹ V A⁻¹ in a Hessian-
-vector product — forming it costs 2n³ and loses digits that a solve keeps (a solve's error grows with
-the condition number once, an explicit inverse's product twice). So, just before code is generated,
+vector product — forming it costs about 2n³ where an LU solve with one right-hand side costs
+⅔n³ (and the inverse-based singularity check more again; a solve's is LAPACK's condition estimate).
+So, just before code is generated,
 each such ``inv(A)[r, c] Y[c, …]`` becomes ``solve(A, Y)[r, …]`` (``Y[r, …] inv(A)[r, c]`` becomes
 ``solve(Aᵀ, Y)[c, …]``), Y being the product of the factors that share the summed index. The
 expression the user sees (LaTeX, matrix notation) keeps A⁻¹; only the generated code differs.
@@ -76,6 +77,8 @@ def _apply_one(e_ops, e_ins, out, k, a):
             for l in e_ins[j]:
                 if l != summed and l in needed and l not in kept:
                     kept.append(l)
+        if kept:
+            continue  # a matrix of right-hand sides: LU plus n triangular solves costs more than inv + GEMM
         if group:
             y = ir.Einsum.make([e_ops[j] for j in group], [e_ins[j] for j in group], (summed,) + tuple(kept))
         else:  # Σ_c inv(A)[r, c]: the inverse applied to a vector of ones
