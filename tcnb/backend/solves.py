@@ -2,11 +2,10 @@
 
 Why: derivative rules of inv, det, logdet and solve are written with the inverse (∂ log det A / ∂A =
 A⁻ᵀ; ∂ solve(A, b) / ∂A = -A⁻¹ ⊗ x), which is the form a reader expects to see. But where the
-inverse only ever meets other tensors in contractions — A⁻ᵀ x̄ in a gradient, A⁻¹ V A⁻¹ in a Hessian-
-vector product — forming it costs about 2n³ where an LU solve with one right-hand side costs
+inverse only ever meets vectors in contractions — A⁻ᵀ x̄ in a gradient through solve, bᵀA⁻¹b and
+its gradient — forming it costs about 2n³ where an LU solve with one right-hand side costs
 ⅔n³ (and the inverse-based singularity check more again; a solve's is LAPACK's condition estimate).
-So, just before code is generated,
-each such ``inv(A)[r, c] Y[c, …]`` becomes ``solve(A, Y)[r, …]`` (``Y[r, …] inv(A)[r, c]`` becomes
+So, just before code is generated, each such ``inv(A)[r, c] Y[c, …]`` becomes ``solve(A, Y)[r, …]`` (``Y[r, …] inv(A)[r, c]`` becomes
 ``solve(Aᵀ, Y)[c, …]``), Y being the product of the factors that share the summed index. The
 expression the user sees (LaTeX, matrix notation) keeps A⁻¹; only the generated code differs.
 
