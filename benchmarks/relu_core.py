@@ -7,7 +7,8 @@ each time the minimum of several repeats (the machine is shared): the stored byt
 ``H.structured`` against the dense n⁴ array; the time of building the structured form; of the dense
 Hessian through it (build + ``.dense()``); of tcnb's dense evaluation (``H.evaluate``, compressed
 expression); of ``jax.jit(jax.hessian)``; and of the hand-written closed form (cores, then one GEMM).
-Every method's dense result is checked against JAX before it is timed.
+Every method's dense result is checked against JAX before it is timed; the methods of one size are
+timed in turns, round after round, so that a change of load hits them alike.
 
     python benchmarks/relu_core.py [--sizes 32,64] [--modes forward,reverse,cross-country] [--repeats 7]
 """
@@ -32,20 +33,25 @@ import tcnb  # noqa: E402
 MODES = ["forward", "reverse", "cross-country"]
 
 
-def best_of(call, repeats: int) -> float:
-    """The minimum over ``repeats`` timed calls (after one warm-up), in seconds; a fast call is
-    timed in batches so one sample is at least ~20 ms."""
+def batch(call) -> int:
+    """Calls per sample so that one sample takes at least ~20 ms (after a warm-up call)."""
     call()
     t0 = time.perf_counter()
     call()
-    once = max(time.perf_counter() - t0, 1e-7)
-    number = max(1, int(0.02 / once))
-    best = float("inf")
+    return max(1, int(0.02 / max(time.perf_counter() - t0, 1e-7)))
+
+
+def best_of(calls: dict, repeats: int) -> dict:
+    """name -> the minimum seconds per call over ``repeats`` rounds, each round timing every call
+    once in turn (so a change in the machine's load hits all of them alike)."""
+    numbers = {k: batch(c) for k, c in calls.items()}
+    best = {k: float("inf") for k in calls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - t0) / number)
+        for k, call in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(numbers[k]):
+                call()
+            best[k] = min(best[k], (time.perf_counter() - t0) / numbers[k])
     return best
 
 
@@ -91,7 +97,7 @@ def main(argv=None):
     print(f"tcnb {tcnb.__version__} — ReLU net Hessian w.r.t. W1 ({paper.L_LAYERS} layers, batch "
           f"{paper.BATCH}) as Σ_b X[b,i] X[b,k] M[b,j,l] — {C.machine_line()}")
     print(f"jax {paper.jax.__version__}" if paper.jax else paper.JAX_ERR)
-    print(f"each time: min of {args.repeats} repeats")
+    print(f"each time: min over {args.repeats} rounds (every method timed once per round, in turn)")
     C.warn_if_busy()
     prog = tcnb.parse(paper.relu_program())
     f, W1 = prog["f"], prog["W1"]
@@ -102,25 +108,30 @@ def main(argv=None):
         a = ctx.arrays
         jcall = jax_hessian(ctx)
         want = np.asarray(jcall()) if jcall else paper.relu_closed_dense(paper.relu_closed_cores(a))
-        t_jax = best_of(jcall, args.repeats) if jcall else None
-        t_closed = best_of(lambda: paper.relu_closed_dense(paper.relu_closed_cores(a)), args.repeats)
-        dense_b = n ** 4 * 8
+        calls = {"closed": lambda: paper.relu_closed_dense(paper.relu_closed_cores(a))}
+        if jcall:
+            calls["jax"] = jcall
+        stored = {}
         for m in modes:
-            H = Hs[m]
+            H, fn = Hs[m], Hs[m].compile()
             S = H.structured(**a)
-            fn = H.compile()
             ok = check(f"n={n} {m} structured().dense()", S.dense(), want, errors)
             ok &= check(f"n={n} {m} evaluate", fn(**a), want, errors)
             if not ok:
                 continue
-            t_build = best_of(lambda: H.structured(**a), args.repeats)
-            t_sd = best_of(lambda: H.structured(**a).dense(), args.repeats)
-            t_eval = best_of(lambda: fn(**a), args.repeats)
-            rows.append([n, m, C.fmt_bytes(S.nbytes), C.fmt_bytes(dense_b), f"{dense_b / S.nbytes:.0f}x",
-                         C.fmt_time(t_build), C.fmt_time(t_sd), C.fmt_time(t_eval),
-                         C.fmt_time(t_jax) if t_jax else "-", C.fmt_time(t_closed),
-                         f"{t_sd / t_jax:.2f}" if t_jax else "-"])
+            stored[m] = S.nbytes
+            calls[(m, "build")] = lambda H=H: H.structured(**a)
+            calls[(m, "dense")] = lambda H=H: H.structured(**a).dense()
+            calls[(m, "evaluate")] = lambda fn=fn: fn(**a)
             print(f"  n={n} {m}: {S.pattern_str()}", flush=True)
+        t = best_of(calls, args.repeats)
+        t_jax = t.get("jax")
+        dense_b = n ** 4 * 8
+        for m in stored:
+            rows.append([n, m, C.fmt_bytes(stored[m]), C.fmt_bytes(dense_b), f"{dense_b / stored[m]:.0f}x",
+                         C.fmt_time(t[(m, "build")]), C.fmt_time(t[(m, "dense")]), C.fmt_time(t[(m, "evaluate")]),
+                         C.fmt_time(t_jax) if t_jax else "-", C.fmt_time(t["closed"]),
+                         f"{t[(m, 'dense')] / t_jax:.2f}" if t_jax else "-"])
     C.print_table(["n", "mode", "stored", "dense", "smaller", "structured build", "dense via structured",
                    "tcnb evaluate", "jax.jit(jax.hessian)", "closed form", "via structured / jax"],
                   rows, title="ReLU net Hessian: compressed storage and dense evaluation (min times)")

@@ -17,9 +17,7 @@ from typing import NamedTuple
 from . import ir
 from .visit import Visitor
 
-# deepest chain of nodes a peel follows (a chain of k layers is ~3k nodes deep)
-MAX_DEPTH = 300
-# most factors a term's grouping is chosen among exhaustively (2^n groupings); past it, three candidates
+# most factors a term's grouping is chosen among exhaustively (2^n groupings); past it, fewer candidates
 MAX_EXHAUSTIVE = 10
 
 
@@ -30,26 +28,46 @@ class Peeled(NamedTuple):
     rest: ir.Node    # the node's axes but the peeled one, in order
 
 
+class _Need(NamedTuple):
+    """A visit that first needs the peels of these (node, axis) pairs."""
+    pairs: list
+
+
 class _Peeler(Visitor):
-    """Peels one axis of a node, by the node's kind; each (node, axis) once (DAGs share chains)."""
+    """Peels one axis of a node, by the node's kind; each (node, axis) once (DAGs share chains).
+
+    Without recursion, so a chain of any depth peels: a visit whose operands' peels are not known
+    yet asks for them (``_Need``) and is visited again once they are."""
 
     def __init__(self):
         self.memo: dict = {}
 
-    def peel(self, node: ir.Node, pos: int, depth: int = 0):
+    def peel(self, node: ir.Node, pos: int):
         """A Peeled for axis ``pos`` of ``node``, or None where that axis does not separate."""
-        key = (node.id, pos)
-        if key not in self.memo:
-            self.memo[key] = self.visit(node, pos, depth) if depth < MAX_DEPTH else None
-        return self.memo[key]
+        stack = [(node, pos)]
+        while stack:
+            n, p = stack[-1]
+            if (n.id, p) in self.memo:
+                stack.pop()
+                continue
+            got = self.visit(n, p)
+            if isinstance(got, _Need):
+                stack.extend(got.pairs)
+            else:
+                self.memo[(n.id, p)] = got
+                stack.pop()
+        return self.memo[(node.id, pos)]
 
-    def generic_visit(self, node, pos, depth):
+    def generic_visit(self, node, pos):
         """A variable, an element-wise or general function, a constant: computed whole, no peel."""
         return None
 
-    def visit_Add(self, node, pos, depth):
+    def visit_Add(self, node, pos):
         # Σ_t F[..] R_t[..] = F[..] Σ_t R_t[..]: every term must give the same factor on the same axes
-        parts = [self.peel(t, pos, depth + 1) for t in node.terms]
+        missing = [(t, pos) for t in node.terms if (t.id, pos) not in self.memo]
+        if missing:
+            return _Need(missing)
+        parts = [self.memo[(t.id, pos)] for t in node.terms]
         if any(p is None for p in parts):
             return None
         first = parts[0]
@@ -57,7 +75,7 @@ class _Peeler(Visitor):
             return None
         return Peeled(first.factor, first.at, ir.Add.make([p.rest for p in parts]))
 
-    def visit_Einsum(self, node, pos, depth):
+    def visit_Einsum(self, node, pos):
         out = node.out
         label = out[pos]
         holders = [k for k, labels in enumerate(node.ins) if label in labels]
@@ -67,7 +85,10 @@ class _Peeler(Visitor):
         op, labels = node.operands[k], node.ins[k]
         if labels.count(label) != 1 or isinstance(op, (ir.Const, ir.Delta, ir.IndexMap)):
             return None
-        inner = self.peel(op, labels.index(label), depth + 1)
+        key = (op.id, labels.index(label))
+        if key not in self.memo:
+            return _Need([(op, key[1])])
+        inner = self.memo[key]
         if inner is not None:  # the operand itself separates: its factor, and its rest stays here
             factor, f_labels = inner.factor, tuple(labels[q] for q in inner.at)
             kept = [(inner.rest, tuple(l for l in labels if l != label))]
@@ -134,11 +155,11 @@ def regroup(factors, core_labels, dims: dict) -> tuple:
 
     if n <= MAX_EXHAUSTIVE:
         masks = range(2 ** n)
-    else:  # all apart, one core, or apart only the factors holding a result label nobody else holds
-        private = sum(1 << j for j, (_, s) in enumerate(factors)
-                      if any(l in wanted and all(l not in t for i, (_, t) in enumerate(factors) if i != j)
-                             for l in s))
-        masks = [2 ** n - 1, 0, private]
+    else:  # kept apart: any of the factors holding a result label nobody else holds (X[b,i]), or all
+        free = [j for j, (_, s) in enumerate(factors)
+                if any(l in wanted and all(l not in t for i, (_, t) in enumerate(factors) if i != j) for l in s)]
+        free = free[:MAX_EXHAUSTIVE]
+        masks = [2 ** n - 1] + [sum(1 << j for k, j in enumerate(free) if m >> k & 1) for m in range(2 ** len(free))]
     _, group, face = min((cost(m) for m in masks), key=lambda c: c[0])
     if not group or (len(group) == 1 and factors[group[0]][1] == face):
         return tuple(factors)
