@@ -67,18 +67,24 @@ def linear_operator(D, backend=None, /, **arrays):
 def top_eigenvalues(H, k: int = 6, /, return_vectors: bool = False, **arrays):
     """The k largest eigenvalues of a symmetric derivative (a Hessian) by Lanczos (``eigsh``) on its
     operator, largest first; with ``return_vectors`` also the unit eigenvectors, shaped like the
-    variable plus a last axis (which eigenvalue)."""
+    variable plus a last axis (which eigenvalue). ``H``: an Expr (with its arrays) or the compressed
+    value ``Expr.structured(...)`` returns, whose products contract its stored factors."""
     from scipy.sparse.linalg import eigsh
-    op = linear_operator(H, **arrays)
+    from .structured import Structured
+    if isinstance(H, Structured):
+        op, name, cols = H.as_linear_operator(), "the compressed result", H.shape[H.split:]
+    else:
+        op, name, cols = linear_operator(H, **arrays), H.display_name, None
     n = op.shape[0]
     if op.shape[0] != op.shape[1]:
-        raise DerivativeError(f"{H.display_name} is not square ({op.shape[0]} × {op.shape[1]})")
+        raise DerivativeError(f"{name} is not square ({op.shape[0]} × {op.shape[1]})")
     if not 1 <= k < n:
         raise DerivativeError(f"k = {k} eigenvalues of a {n} × {n} operator", expected=f"1 <= k < {n}")
     vals, vecs = eigsh(op, k=k, which="LA")
     order = numpy.argsort(vals)[::-1]
     if not return_vectors:
         return vals[order]
-    _, sizes, _ = H.compile().bind(arrays)
-    cols = resolve_shape(H.shape[H.split:], sizes)
+    if cols is None:
+        _, sizes, _ = H.compile().bind(arrays)
+        cols = resolve_shape(H.shape[H.split:], sizes)
     return vals[order], vecs[:, order].reshape(tuple(cols) + (k,))

@@ -17,6 +17,7 @@ from .backend import runtime
 from .backend.bounded import Bounded
 from .config import config, human_bytes
 from .errors import MemoryBudgetError, ShapeError
+from .structured_core import expose, gemm_last, regroup, tie_labels
 from .visit import Visitor
 
 
@@ -42,7 +43,11 @@ class SymbolicTerm:
 def split_terms(node: ir.Node) -> list[SymbolicTerm]:
     """The node's terms (one per summand of an Add) split into core and unit-tensor pattern."""
     terms = node.terms if isinstance(node, ir.Add) else (node,)
-    return [_split(t) for t in terms]
+    out = []
+    for t in terms:
+        t = _split(t)
+        out.append(SymbolicTerm(expose(t.factors, set(t.core_labels)), t.core_labels, t.pattern))
+    return out
 
 
 class _Split(Visitor):
@@ -109,9 +114,10 @@ class Plan:
 
 
 def plan_structured(node: ir.Node, sizes: dict, backend: str, known_names) -> Plan:
-    """Split into terms once per node; per size binding, keep a core factored only where the factors
-    are smaller than the core (X[b,i] X[b,k] M[b,j,l] for a network layer), else compute the core in
-    the generated code (2 VᵀV for matrix factorisation)."""
+    """Split into terms once per node (each factor that separates along a result axis taken apart:
+    X[b,i] X[b,k] M[b,j,l] for a network layer); per size binding, group each term's factors so
+    that the fewest numbers are stored — all apart, some multiplied into one core (the ReLU net's
+    M), or the whole core computed in the generated code (2 VᵀV for matrix factorisation)."""
     from .backend import compiled
     from .dims import resolve_shape
     key = (node.id, tuple(sorted(sizes.items())), backend)
@@ -123,11 +129,8 @@ def plan_structured(node: ir.Node, sizes: dict, backend: str, known_names) -> Pl
         split = _SPLITS.put(node.id, (node, split_terms(node)))
     terms = []
     for t in split[1]:
-        factor_size = sum(math.prod(resolve_shape(f.shape, sizes)) for f, _ in t.factors)
-        core_size = math.prod(resolve_shape(t.core.shape, sizes))
-        if factor_size >= core_size:
-            t = SymbolicTerm(((t.core, t.core_labels),), t.core_labels, t.pattern)
-        terms.append(t)
+        dims = {l: d for f, labels in t.factors for l, d in zip(labels, resolve_shape(f.shape, sizes))}
+        terms.append(SymbolicTerm(regroup(t.factors, t.core_labels, dims), t.core_labels, t.pattern))
     nodes = [f for t in terms for f, _ in t.factors]
     return _PLANS.put(key, Plan(terms, compiled(nodes, backend, known_names, single=False)))
 
@@ -255,12 +258,48 @@ class Structured:
                 f"budget of {human_bytes(config.memory_budget)}", expected="matvec (@) or solve() on the compressed form")
         xp = self.xp
         total = None
-        for core, labels, pattern in self.terms:
-            part = _expand(xp, xp.asarray(core), labels, pattern, self.shape)
-            total = part if total is None else total + part
+        for k, (factors, labels, pattern) in enumerate(self._terms):
+            part = None
+            if self._cores is None and len(factors) > 1 and tuple(labels) == tuple(pattern) == tuple(
+                    dict.fromkeys(pattern)):  # the core is the result: its last product writes it in order
+                part = gemm_last(xp, self._contract, factors, tuple(labels))
+            if part is None:
+                core = self._cores[k] if self._cores is not None else self._contract(factors, labels)
+                part = _expand(xp, xp.asarray(core), labels, pattern, self.shape)
+            if total is None:
+                total = part
+            else:
+                total += part  # every part is a new array
         if total is None:
             total = xp.zeros(self.shape)
         return total
+
+    def diagonal(self):
+        """The entries where each row axis equals its column axis, shaped like the rows (H[i,j,i,j]
+        of an (n,n,n,n) Hessian, as Expr.diagonal): contracted from the factors with the tied labels
+        made one (Σ_b X[b,i]² M[b,j,j]), the dense result never formed."""
+        xp = self.xp
+        rows, cols = self.shape[:self.split], self.shape[self.split:]
+        if rows != cols:
+            raise ShapeError(f"the diagonal of a {rows} x {cols} result",
+                             expected="row and column axes of the same shape (a Hessian)")
+        total = None
+        for factors, _, pattern in self._terms:
+            find = tie_labels(pattern[:self.split], pattern[self.split:])
+            into = tuple(find(l) for l in pattern[:self.split])
+            parts = []
+            for a, labels in factors:
+                tied = tuple(find(l) for l in labels)
+                if len(set(tied)) < len(tied):  # a factor's own diagonal first (M[b,j,j])
+                    once = tuple(dict.fromkeys(tied))
+                    spec = _letters(tied, once)
+                    a, tied = xp.einsum(f"{spec[0]}->{spec[1]}", a), once
+                parts.append((a, tied))
+            covered = {l for _, labels in parts for l in labels}
+            out = tuple(l for l in dict.fromkeys(into) if l in covered)
+            part = _expand(xp, self._contract(parts, out), out, into, rows)
+            total = part if total is None else total + part
+        return xp.zeros(rows) if total is None else total
 
     def __matmul__(self, v):
         """Contract the trailing axes with v (shape = the column axes), without densifying."""

@@ -28,7 +28,7 @@ LAYERS = [
     ("names and text", ["tcnb.functions", "tcnb.einstein"]),
     ("parse and derive", ["tcnb.terms", "tcnb.parser", "tcnb.lang", "tcnb.diff", "tcnb.parts"]),
     ("backend", ["tcnb.backend"]),
-    ("compressed results and rendering", ["tcnb.structured", "tcnb.render"]),
+    ("compressed results and rendering", ["tcnb.structured", "tcnb.structured_core", "tcnb.render"]),
     ("public API", ["tcnb.expr", "tcnb.operators", "tcnb.api", "tcnb.check", "tcnb", "tcnb.__main__"]),
     ("notebook and bench", ["tcnb.notebook", "tcnb.widgets", "tcnb.bench"]),
 ]
