@@ -61,7 +61,7 @@ lab: graphviz $(VENV)/.stamp-lab
 	fi
 
 test: graphviz chromium $(VENV)/.stamp-test
-	$(PY) -m pytest -q -x --timeout=900 -p no:cacheprovider tests
+	$(PY) -m pytest -q -x -n auto --timeout=900 -p no:cacheprovider tests
 
 # The site: docs/*.md and the notebooks (01, 02 and 05 executed by MyST-NB; 03 and 04 shown as
 # written). SPHINXOPTS=-W turns warnings into errors.
