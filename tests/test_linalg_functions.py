@@ -187,6 +187,17 @@ def test_kron():
     _check(src, "B", {"A": A, "B": B, "C": C}, oracle)
 
 
+@pytest.mark.parametrize("mode", ["forward", "reverse", "cross-country"])
+def test_kron_derivatives_are_reshapes_not_selection_matrices(mode):
+    # ∂ kron(A, B): the reshape of A[i,j] B[k,l] — applied as a reshape, no (mp x m) 0/1 factor
+    prog = tcnb.parse("A: R[m, n]\nB: R[p, q]\nC: R[m * p, n * q]\nf = sum(sin(kron(A, B)) * C)")
+    for w in ("A", "B"):
+        src = tcnb.grad(prog["f"], w, mode=mode).to_source(m=4, n=5, p=3, q=2)
+        body = src.split("\n", 1)[1]
+        assert body.count("kron(") == 1 and "eye(" not in body and "delta" not in body, src
+        assert "reshape(" in body, src
+
+
 def test_tril_and_triu():
     A = _rng(29).standard_normal((N, N))
     C = _rng(30).standard_normal((N, N))

@@ -300,27 +300,31 @@ def _kron_shape(shapes, params):
     return (m * p, n * q)
 
 
-def _kron_of(a, b):
-    return KRON.make((a, b))
+def _kron_partial(node, wrt: int):
+    """∂ kron(A, B) / ∂(A or B): K = reshape(E) with E[i,k,j,l] = A[i,j] B[k,l], so the partial is the
+    reshape's own, L(δ) (an index map: the rows r = p i + k, columns s = q j + l), times the other
+    factor and unit tensors. Meeting a tangent or an adjoint, L(δ) becomes that reshape applied
+    (ir.register_linear_of_unit), so no 0/1 Kronecker matrix is ever formed."""
+    from .shapes import RESHAPE
+    A, B = node.args
+    (m, n), (p, q) = A.shape, B.shape
+    unit = RESHAPE.make((ir.Delta.make((m, p, n, q)),), {"shape": tuple(node.shape) + (m, p, n, q)})
+    r, s, i, k, j, l, a, b = "rsikjlab"
+    if wrt == 0:  # δ[i,a] δ[j,b] B[k,l]
+        ops = [unit, ir.Delta.make([m]), ir.Delta.make([n]), B]
+        ins = [(r, s, i, k, j, l), (i, a), (j, b), (k, l)]
+    else:         # A[i,j] δ[k,a] δ[l,b]
+        ops = [unit, A, ir.Delta.make([p]), ir.Delta.make([q])]
+        ins = [(r, s, i, k, j, l), (i, j), (k, a), (l, b)]
+    return ir.Einsum.make(ops, ins, (r, s, a, b))
 
 
 def _d_kron_a(node):
-    # K[r, s] = A[r // p, s // q] B[r % p, s % q]: dK[r, s] / dA[a, b] = [r // p = a] [s // q = b] B[r % p, s % q]
-    A, B = node.args
-    (m, n), (p, q) = A.shape, B.shape
-    rows = _kron_of(ir.Delta.make([m]), ir.Const.make(1.0, (p, 1)))     # [r // p = a]
-    cols = _kron_of(ir.Delta.make([n]), ir.Const.make(1.0, (q, 1)))     # [s // q = b]
-    tiled = _kron_of(ir.Const.make(1.0, (m, n)), B)                     # B[r % p, s % q]
-    return ir.Einsum.make([rows, cols, tiled], [("r", "a"), ("s", "b"), ("r", "s")], ("r", "s", "a", "b"))
+    return _kron_partial(node, 0)
 
 
 def _d_kron_b(node):
-    A, B = node.args
-    (m, n), (p, q) = A.shape, B.shape
-    rows = _kron_of(ir.Const.make(1.0, (m, 1)), ir.Delta.make([p]))     # [r % p = c]
-    cols = _kron_of(ir.Const.make(1.0, (n, 1)), ir.Delta.make([q]))     # [s % q = d]
-    spread = _kron_of(A, ir.Const.make(1.0, (p, q)))                     # A[r // p, s // q]
-    return ir.Einsum.make([rows, cols, spread], [("r", "c"), ("s", "d"), ("r", "s")], ("r", "s", "c", "d"))
+    return _kron_partial(node, 1)
 
 
 KRON = register(Primitive(
@@ -331,6 +335,6 @@ KRON = register(Primitive(
     doc=("`kron(A, B)`: Kronecker product of two matrices (no batch axes: NumPy's kron of stacks "
          "is the product over every axis)",
          r"$\partial K_{(ik)(jl)} / \partial A_{ab} = \delta_{ia}\delta_{jb} B_{kl}$ (and alike for B)",
-         "the partials are products of 0/1 Kronecker factors (I ⊗ 1, 1 ⊗ B), dense: with symbolic "
-         "sizes the row index r = p i + k is not an integer-affine map"),
+         "the partials are a reshape's (K is the reshaped outer product A[i,j] B[k,l]): applied to a tangent "
+         "or an adjoint as that reshape, never as 0/1 Kronecker matrices"),
     example="A: R[m, n]\nB: R[k, k]\nf = kron(A, B)"))
