@@ -21,7 +21,7 @@ MOVES = ("−gradient", "random direction")
 DIRECTIONS = ("−gradient", "random", "smallest eigenvector", "largest eigenvector", "coordinate axis")
 VIEWS = ("Hessian", "core")
 SCALES = ("linear", "signed log")
-FREE_WINDOW = 48         # columns of the heatmap window when matrix-free: one Hessian-vector product each
+FREE_WINDOW = 32         # columns of the heatmap window when matrix-free: one Hessian-vector product each
 DIAGONAL_BINS = 400      # the diagonal plot's resolution (about its width in pixels)
 
 
