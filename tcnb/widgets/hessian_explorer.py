@@ -25,7 +25,7 @@ so ("20 000 × 20 000: dense would be 3.0 GiB (…); showing the diagonal, the t
 eigenvalues by Lanczos"), the first plot shows the diagonal, the second the top ``top_k``
 eigenvalues by Lanczos (``eigsh``) on the operator ``H.as_linear_operator(...)`` (or the compressed
 form's), the curvature is one Hessian-vector product, and the heatmap a leading window built from
-products. Nothing of size n² is created.
+products. Nothing of size n² is created. (The widget then has the CSS class ``tcnb-hessian-matrix-free``.)
 
 Everything shown is readable from Python — ``.eigenvalues`` (ascending; the top ones only when
 matrix-free), ``.top_eigenvalues``, ``.negative_count``, ``.condition_number``, ``.curvature``,
@@ -368,6 +368,7 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
             return
         self._render()
         t4 = time.perf_counter()
+        (self.add_class if self.matrix_free else self.remove_class)("tcnb-hessian-matrix-free")
         self.timings = {"compute": t2 - t0, "spectrum": t1 - t0, "draw": t3 - t2, "png": t4 - t3,
                         "total": t4 - t0, "cpu": time.thread_time() - c0}
         self._write_summary()

@@ -85,7 +85,7 @@ class HessianDrawing:
         lx.axvline(0.0, color="#888", lw=0.8)
         self.plot_titles = self._plot_titles(False)
         for ax in (hx, sx, lx):
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_locator(MaxNLocator(5, integer=ax is sx))
             ax.yaxis.set_major_locator(MaxNLocator(5))
             ax.tick_params(labelsize=8)
         self._dynamic = [(hx, [self._hist]), (sx, [self._curv_line, self._neg_line, self._pos_line]),
@@ -103,7 +103,7 @@ class HessianDrawing:
         line = ("f(w + s·d) − f(w) (blue), its model s·gᵀd + ½κs² (orange)"
                 if self._f_fn is not None else "the quadratic model ½κs² along d (orange)")
         if free:
-            first = [("diagonal Hᵢᵢ (largest |Hᵢᵢ| of each run of i)", "i, row of the matrix"),
+            first = [("the diagonal Hᵢᵢ", f"i (past {DIAGONAL_BINS} rows: the largest |Hᵢᵢ| of each run)"),
                      (f"top {self.top_k} eigenvalues by Lanczos (green: κ = dᵀHd)", "rank, largest first")]
         else:
             first = [("histogram of the eigenvalues", "eigenvalue"),
@@ -176,6 +176,8 @@ class HessianDrawing:
         if free != getattr(self, "_titles_free", False):
             self._set_titles(free)
             self._titles_free = free
+            for line in (self._neg_line, self._pos_line):     # a few eigenvalues: bigger points
+                line.set_markersize(6 if free else 3)
         ev = self.eigenvalues
         lo, hi = (float(ev.min()), float(ev.max())) if ev.size else (0.0, 1.0)
         if hi - lo < 1e-12 * max(1.0, abs(hi)):
