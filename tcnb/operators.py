@@ -12,6 +12,7 @@ import math
 import numpy
 
 from . import diff, ir
+from .config import config
 from .dims import resolve_shape
 from .errors import DerivativeError
 
@@ -43,14 +44,25 @@ def products(D):
             D._replace(node=rmv, name=f"{uname} @ {D.name or 'D'}", **plain), vname, uname)
 
 
+def _compiled_products(D, backend):
+    """products(D), compiled on ``backend``: kept on D, so that the operators of one derivative at
+    many points (a widget's sliders, an optimiser's iterations) derive and compile the products once."""
+    backend = backend or config.default_backend
+    key = ("products", backend)
+    hit = D._compiled.get(key)
+    if hit is None:
+        mv, rmv, vname, uname = products(D)
+        hit = D._compiled.put(key, (mv.compile(backend), rmv.compile(backend), vname, uname))
+    return hit
+
+
 def linear_operator(D, backend=None, /, **arrays):
     """D at the given arrays as a scipy.sparse.linalg.LinearOperator (C-order flattening of the row
     and column axes); each matvec is one call of compiled code."""
     from scipy.sparse.linalg import LinearOperator
     if D.rank == 0:
         raise DerivativeError(f"{D.display_name} is a scalar, not an operator")
-    mv, rmv, vname, uname = products(D)
-    fmv, frmv = mv.compile(backend), rmv.compile(backend)
+    fmv, frmv, vname, uname = _compiled_products(D, backend)
     _, sizes, _ = D.compile(backend).bind(arrays)
     shape = resolve_shape(D.shape, sizes)
     rows, cols = tuple(shape[:D.split]), tuple(shape[D.split:])

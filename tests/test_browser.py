@@ -232,6 +232,7 @@ WIDGET_CELLS = [
     "GraphExplorer(prog['f'], prog['w'], order=2, sizes={'m': 2000, 'n': 1000})",
     "stepper = Stepper(prog['f'], prog['w'], mode='reverse')\nstepper.slider.value = 5\nstepper",
     "HessianExplorer.from_function(prog['f'], prog['w'], sizes={'m': 40, 'n': 6})",
+    "HessianExplorer.from_function(prog['f'], prog['w'], sizes={'m': 40, 'n': 80}, max_dense=50)",  # matrix-free
 ]
 SHOT_DIR = Path(os.environ.get("TCNB_SHOTS") or SHOTS)
 
@@ -299,6 +300,8 @@ def test_widgets_are_readable_in_light_and_dark_theme(lab, browser):
     _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-stepper .tcnb-stepper-rule mjx-container"), 60,
           "the stepper's typeset theorem line")
     _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-hessian-explorer img"), 60, "the Hessian explorer")
+    _wait(lambda: d.find_elements(By.CSS_SELECTOR, ".tcnb-hessian-matrix-free img"), 60,
+          "the matrix-free Hessian explorer")
 
     # the slider reads what the title says
     readout, title = _wait(lambda: d.execute_script(JS_STEPPER), 30, "the stepper's slider and title")
@@ -320,6 +323,7 @@ def test_widgets_are_readable_in_light_and_dark_theme(lab, browser):
             _shoot(d, ".tcnb-graph-explorer", SHOT_DIR / f"graph-explorer-{tag}.png")
             _shoot(d, ".tcnb-stepper", SHOT_DIR / f"stepper-{tag}.png")
             _shoot(d, ".tcnb-hessian-explorer", SHOT_DIR / f"hessian-explorer-{tag}.png")
+            _shoot(d, ".tcnb-hessian-matrix-free", SHOT_DIR / f"hessian-explorer-matrix-free-{tag}.png")
     finally:
         _set_theme(d, "JupyterLab Light")
     # the colours do follow the theme: the current row is light in the light theme, dark in the dark one

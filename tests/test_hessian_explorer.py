@@ -3,6 +3,7 @@ matrix factorisation with the spectrum from the compressed core, a small ReLU ne
 function), and its pictures change when a control moves."""
 from __future__ import annotations
 
+import html
 import time
 
 import numpy as np
@@ -291,12 +292,149 @@ def test_update_is_fast_at_n_100(logreg):
     assert ex.timings["cpu"] < 0.1
 
 
-def test_dense_spectra_past_the_limit_are_refused_with_a_message(logreg):
+def test_past_the_dense_limit_the_explorer_goes_matrix_free(logreg):
+    """Over max_dense rows the explorer neither refuses nor densifies: it says so, and shows the
+    diagonal, the trace and the top eigenvalues by Lanczos — NumPy's numbers on the dense matrix."""
     ex = HessianExplorer.from_function(logreg["f"], logreg["w"], sizes={"n": 20, "m": "2*n"}, max_dense=30)
+    assert not ex.matrix_free and ex.spectrum_source == "dense"
     ex.size_sliders["n"].value = 40
-    assert ex.error and "max_dense" in ex.error
-    ex.size_sliders["n"].value = 25                                  # back under the limit: shown again
-    assert ex.error is None and ex.eigenvalues.size == 25
+    assert ex.error is None and ex.matrix_free and ex.spectrum_source == "lanczos"
+    assert ex.size_note.startswith("40 × 40: dense would be 12.5 KiB") and "max_dense = 30" in ex.size_note
+    assert "top 6 eigenvalues by Lanczos" in ex.size_note
+    assert html.escape(ex.size_note) in ex.summary.value and "top 6 eigenvalues by Lanczos" in ex._titles.value
+    M = tcnb.hessian(logreg["f"], logreg["w"]).evaluate(**ex.arrays)
+    ev = np.linalg.eigvalsh(M)
+    np.testing.assert_allclose(ex.top_eigenvalues, ev[::-1][:6], rtol=1e-9)
+    np.testing.assert_allclose(ex.eigenvalues, np.sort(ev[::-1][:6]), rtol=1e-9)
+    np.testing.assert_allclose(ex.diagonal, np.diag(M), rtol=1e-12)
+    assert ex.trace == pytest.approx(np.trace(M), rel=1e-12)
+    assert ex.negative_count is None and np.isnan(ex.condition_number)
+    with pytest.raises(tcnb.MemoryBudgetError, match="matrix-free"):
+        ex.matrix                                                       # noqa: B018
+    # the plots: the diagonal against its index, the top eigenvalues by rank
+    np.testing.assert_allclose(ex.figure.axes[0].patches[0].get_data().values, np.diag(M), rtol=1e-12)
+    top = np.concatenate([ln.get_ydata() for ln in ex.figure.axes[1].lines[:2]])
+    np.testing.assert_allclose(np.sort(top), np.sort(ev[::-1][:6]), rtol=1e-9)
+    ex.size_sliders["n"].value = 25                                  # back under the limit: dense again
+    assert ex.error is None and not ex.matrix_free and ex.eigenvalues.size == 25
+    assert "histogram of the eigenvalues" in ex._titles.value
+
+
+def test_diagonal_and_trace_readouts_match_numpy(logreg, matfac, rng):
+    """At small sizes the explorer keeps its dense spectrum and adds the diagonal and the trace,
+    computed by H.diagonal() and H.trace() — equal to NumPy's on the dense matrix (a 2nd- and two
+    4th-order Hessians, one compressed)."""
+    prog = tcnb.parse(RELU)
+    Y = np.eye(3)[rng.integers(0, 3, 24)]
+    cases = [(logreg, "w", logreg_arrays(rng), 1),
+             (matfac, "U", dict(T=rng.standard_normal((9, 9)), U=rng.standard_normal((9, 3)),
+                                V=rng.standard_normal((9, 3))), 2),
+             (prog, "W1", dict(X=rng.standard_normal((24, 4)), Y=Y, W1=rng.standard_normal((5, 4)) / 2,
+                               W2=rng.standard_normal((3, 5)) / 2), 2)]
+    for p, wrt, arrays, split in cases:
+        ex = HessianExplorer.from_function(p["f"], p[wrt], arrays=arrays)
+        M = matricise(tcnb.hessian(p["f"], p[wrt]).evaluate(**arrays), split)
+        assert not ex.matrix_free and ex._diag_fn is not None
+        np.testing.assert_allclose(ex.diagonal, np.diag(M), rtol=1e-12, atol=1e-12 * np.abs(M).max())
+        assert ex.trace == pytest.approx(np.trace(M), rel=1e-12)
+        np.testing.assert_allclose(ex.top_eigenvalues, np.linalg.eigvalsh(M)[::-1][:6], rtol=1e-9,
+                                   atol=1e-10 * np.abs(M).max())
+        assert f"{ex.trace:.4g}" in ex.summary.value and "diagonal min / max" in ex.summary.value
+
+
+def test_lanczos_on_request_matches_numpy(rng):
+    """spectrum='lanczos' at a small size: the top eigenvalues, the extreme eigenvectors, the
+    curvature (one Hessian-vector product) and the heatmap window (one product per column) are
+    NumPy's on the dense matrix — for an indefinite Hessian, where the bottom is negative."""
+    prog = tcnb.parse(SINE)
+    ex = HessianExplorer.from_function(prog["f"], prog["w"], sizes={"m": 40, "n": 15}, seed=3,
+                                       spectrum="lanczos", top_k=4)
+    M = tcnb.hessian(prog["f"], prog["w"]).evaluate(**ex.arrays)
+    ev = np.linalg.eigvalsh(M)
+    scale = np.abs(ev).max()
+    assert ex.matrix_free and "spectrum='lanczos'" in ex.size_note and ev[0] < 0
+    np.testing.assert_allclose(ex.top_eigenvalues, ev[::-1][:4], rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(ex.heatmap_matrix, M, rtol=1e-12, atol=1e-12 * scale)   # 15 < the window
+    np.testing.assert_allclose(ex.diagonal, np.diag(M), rtol=1e-12)
+    d = ex.direction_vector                                           # −gradient
+    assert ex.curvature == pytest.approx(d @ M @ d, rel=1e-10)
+    for which, lam in (("largest eigenvector", ev[-1]), ("smallest eigenvector", ev[0])):
+        ex.direction.value = which
+        d = ex.direction_vector
+        np.testing.assert_allclose(M @ d, lam * d, atol=1e-6 * scale)
+        assert ex.curvature == pytest.approx(lam, abs=1e-7 * scale)
+    text = ex._repr_mimebundle_()["text/plain"]
+    assert "matrix-free" in text and "top eigenvalues" in text
+
+
+def test_lanczos_on_compressed_and_non_hessian_operators(matfac, rng):
+    """Matrix-free on a compressed Hessian uses the compressed form's products (its eigenvalues are the
+    core's); a square derivative that is not a Hessian is symmetrised first, as the dense view does."""
+    n, k = 12, 3
+    arrays = dict(T=rng.standard_normal((n, n)), U=rng.standard_normal((n, k)), V=rng.standard_normal((n, k)))
+    ex = HessianExplorer.from_function(matfac["f"], matfac["U"], arrays=arrays, spectrum="lanczos", top_k=3)
+    assert ex.structured is not None and ex.matrix_free
+    core_ev = np.linalg.eigvalsh(2 * arrays["V"].T @ arrays["V"])
+    np.testing.assert_allclose(ex.top_eigenvalues, np.repeat(core_ev[::-1], n)[:3], rtol=1e-9)
+    np.testing.assert_allclose(ex.diagonal, np.tile(np.diag(2 * arrays["V"].T @ arrays["V"]), n), rtol=1e-12)
+
+    prog = tcnb.parse("x: R[n]\nA: R[n, n]\ng = tanh(A @ x) + x * x\n")
+    J = tcnb.jacobian(prog["g"], prog["x"])                           # square, not symmetric
+    a = dict(x=rng.standard_normal(10), A=rng.standard_normal((10, 10)))
+    ex = HessianExplorer(J, spectrum="lanczos", top_k=3, **a)
+    M = J.evaluate(**a)
+    assert np.abs(M - M.T).max() > 0.1
+    np.testing.assert_allclose(ex.top_eigenvalues, np.linalg.eigvalsh(0.5 * (M + M.T))[::-1][:3], rtol=1e-9)
+    np.testing.assert_allclose(ex.diagonal, np.diag(M), rtol=1e-12)
+
+
+def test_logistic_regression_at_n_20000_never_forms_the_dense_hessian(logreg, monkeypatch):
+    """n = 20 000 (dense: 3.2 GB). With the memory budget at 64 MiB every generated array of n² entries
+    would be refused, and tracemalloc (which sees NumPy's buffers) bounds what is allocated at all:
+    the explorer builds and refreshes matrix-free. Its numbers against an independent oracle: the
+    nonzero eigenvalues of Xᵀ diag(s) X are those of the m×m matrix diag(√s) X Xᵀ diag(√s)."""
+    import tracemalloc
+    m, n = 100, 20_000
+    monkeypatch.setattr(tcnb.config, "memory_budget", 64 * 2**20)
+
+    def data(sizes, rng):
+        return {"y": rng.choice([-1.0, 1.0], sizes["m"]), "w": rng.standard_normal(sizes["n"]) / np.sqrt(sizes["n"])}
+
+    tracemalloc.start()
+    try:
+        probe = np.ones(5_000_000)                                    # the detector sees NumPy's buffers
+        assert tracemalloc.get_traced_memory()[1] >= probe.nbytes
+        del probe
+        tracemalloc.reset_peak()
+        ex = HessianExplorer.from_function(logreg["f"], logreg["w"], sizes={"m": m, "n": n}, data=data)
+        ex.step_slider.value = 0.2
+        for direction in ("random", "largest eigenvector", "smallest eigenvector", "coordinate axis"):
+            ex.direction.value = direction
+        ex.scale.value = "signed log"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ex.error is None and ex.matrix_free and ex.spectrum_source == "lanczos"
+    assert peak < n * n * 8 / 16, f"peak {peak / 2**20:.0f} MiB"
+    assert ex.size_note.startswith("20 000 × 20 000: dense would be 3.0 GiB (over the memory budget of 64.0 MiB)")
+    assert ex.heatmap_matrix.shape == (32, 32) and ex.eigenvalues.size == 6
+
+    X, y, w = (ex.arrays[k] for k in "Xyw")
+    p = 1 / (1 + np.exp(-y * (X @ w)))
+    s = p * (1 - p) * y * y
+    np.testing.assert_allclose(ex.diagonal, (X * X).T @ s, rtol=1e-10)
+    assert ex.trace == pytest.approx(float(s @ (X * X).sum(axis=1)), rel=1e-10)
+    small = np.sqrt(s)[:, None] * X
+    ev = np.linalg.eigvalsh(small @ small.T)
+    np.testing.assert_allclose(ex.top_eigenvalues, ev[::-1][:6], rtol=1e-8)
+    ex.direction.value = "random"
+    d = ex.direction_vector
+    assert ex.curvature == pytest.approx(float(np.sum((small @ d) ** 2)), rel=1e-10)
+    ex.direction.value = "smallest eigenvector"                       # m < n: singular, λmin = 0
+    assert abs(ex.curvature) < 1e-6 * ev[-1]
+    np.testing.assert_allclose(ex.heatmap_matrix, small[:, :32].T @ small[:, :32], rtol=1e-9, atol=1e-12 * ev[-1])
+    print(f"n = {n}: build and six refreshes, peak {peak / 2**20:.0f} MiB traced; last update "
+          f"{ex.last_update_s:.2f} s")
 
 
 def test_signed_log_colour_scale(rng):

@@ -1,6 +1,7 @@
 """The numbers behind the Hessian explorer: the variable and size plan it starts from, the arrays of
-the evaluation point, the Hessian there (compressed or dense), its spectrum and the curvature along a
-direction. A part of :class:`~tcnb.widgets.HessianExplorer`, which reads its controls' values.
+the evaluation point, the Hessian there (compressed, dense, or past the dense limit an operator), its
+spectrum (whole, or the top eigenvalues by Lanczos), its diagonal and trace, and the curvature along
+a direction. A part of :class:`~tcnb.widgets.HessianExplorer`, which reads its controls' values.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sympy
 import tcnb
 from tcnb.dims import resolve_shape
 
+from .hessian_matrix_free import Counted, bottom, top, why_not_dense
 from .hessian_structure import block_structure, is_compressed, matricise
 
 
@@ -108,42 +110,90 @@ class HessianComputing:
         if rows != cols:
             raise tcnb.ShapeError(f"the Hessian explorer needs a square matrix, but H is {rows} × {cols} "
                                   f"with its first {self.split} axes as rows")
-        out = {"structured": None, "dense": None, "block": None}
+        out = {"structured": None, "dense": None, "block": None, "operator": None, "why": None}
+        why = "spectrum='lanczos'" if self._spectrum_mode == "lanczos" else why_not_dense(rows, self.max_dense)
+        if why is not None and self._structured_hint is None:
+            self._structured_hint = self._probe_structure()       # never H.structured at this size blind
         if self._structured_hint is None or self._structured_hint:
-            S = self.H.structured(**arrays)
-            self._structured_hint = is_compressed(S)
-            if self._structured_hint:
+            try:
+                S = self.H.structured(**arrays)
+            except tcnb.MemoryBudgetError:
+                if why is None:
+                    raise
+                S = None                          # its factors do not fit either: products of H itself
+            if S is not None:
+                self._structured_hint = is_compressed(S)
+            if S is not None and self._structured_hint:
                 out["structured"] = S
                 out["block"] = block_structure(S)
-                if S.dense_nbytes <= 64 * 2**20 and (out["block"] is None or self._spectrum_mode == "dense"
-                                                     or S.dense_nbytes <= 8 * 2**20):
+                core_spectrum = out["block"] is not None and self._spectrum_mode == "auto"
+                if why is not None and not core_spectrum:
+                    out["operator"], out["why"] = S.as_linear_operator(), why
+                elif why is None and S.dense_nbytes <= 64 * 2**20 and (not core_spectrum
+                                                                       or S.dense_nbytes <= 8 * 2**20):
                     out["dense"] = matricise(S.dense(), self.split)
                 return out
-        self._check_dense(rows)
+        if why is not None:
+            out["operator"], out["why"] = self.H.as_linear_operator(**arrays), why
+            return out
         out["dense"] = matricise(self._H_fn(**arrays), self.split)
         return out
 
-    def _check_dense(self, n):
-        if n > self.max_dense:
-            raise tcnb.MemoryBudgetError(f"the spectrum of this {n}×{n} matrix needs a dense eigen-decomposition, "
-                                         f"over the explorer's limit of {self.max_dense} rows",
-                                         expected="smaller sizes, or HessianExplorer(..., max_dense=...)")
+    def _probe_structure(self) -> bool:
+        """Whether H.structured() keeps a unit tensor, read at sizes of at most 3 (the pattern does not
+        depend on the sizes), so that a first look at a large size does not evaluate it there."""
+        fixed = {d: min(v, 3) for d, v in ((d, w.value) for d, w in self.size_sliders.items())}
+        sizes = dict(fixed)
+        for d, e in self._derived.items():
+            sizes[d] = int(e.subs({sympy.Symbol(k, integer=True, positive=True): v for k, v in fixed.items()}))
+        return is_compressed(self.H.structured(**self._base(sizes, self.seed)))
 
     def _spectrum(self, h):
         block = h["block"]
+        if h["operator"] is not None:
+            return self._lanczos(h)
         if block is not None and (self._spectrum_mode == "auto" or h["dense"] is None):
             vals, vecs = block.eigh()
             ev = np.sort(np.repeat(vals.ravel(), block.repeat))
             return {"eigenvalues": ev, "core_eigenvalues": np.sort(vals.ravel()), "repeat": block.repeat,
-                    "source": "core", "vecs": vecs, "block_vals": vals}
-        self._check_dense(math.prod(resolve_shape(self.H.shape[:self.split], self.sizes)))
+                    "source": "core", "vecs": vecs, "block_vals": vals, "n": ev.size}
         M = self.matrix
         sym = 0.5 * (M + M.T)
         asym = float(np.abs(M - M.T).max()) if M.size else 0.0
-        return {"eigenvalues": np.linalg.eigvalsh(sym), "core_eigenvalues": None, "repeat": 1,
-                "source": "dense", "asymmetry": asym, "sym": sym}
+        ev = np.linalg.eigvalsh(sym)
+        return {"eigenvalues": ev, "core_eigenvalues": None, "repeat": 1,
+                "source": "dense", "asymmetry": asym, "sym": sym, "n": ev.size}
+
+    def _lanczos(self, h):
+        """The top eigenvalues by Lanczos on the operator (symmetrised unless H is a Hessian)."""
+        op = Counted(h["operator"], symmetrise=getattr(self.H, "kind", None) != "hessian")
+        vals, vecs = top(op, self.top_k)
+        return {"eigenvalues": np.sort(vals), "top": vals, "top_vecs": vecs, "core_eigenvalues": None,
+                "repeat": 1, "source": "lanczos", "n": op.shape[0], "op": op, "products": op.products}
+
+    def _parts(self, arrays, h):
+        """The diagonal (flat, as the matrix's) and the trace: from H.diagonal() and H.trace() where H
+        has them (a derivative), else read off the dense matrix when there is one."""
+        diag = trace = None
+        if self._diag_fn is not None:
+            diag = np.asarray(self._diag_fn(**arrays), dtype=np.float64).reshape(-1)
+        elif h["dense"] is not None:
+            diag = np.diagonal(h["dense"]).copy()
+        if self._trace_fn is not None:
+            trace = float(self._trace_fn(**arrays))
+        elif diag is not None:
+            trace = float(diag.sum())
+        return {"diagonal": diag, "trace": trace}
 
     def _extreme_vector(self, spec, which):
+        if spec["source"] == "lanczos":
+            if which == "largest":
+                vec = spec["top_vecs"][:, 0]
+            else:
+                if "bottom" not in spec:
+                    spec["bottom"] = bottom(spec["op"])
+                vec = spec["bottom"][1]
+            return vec.reshape(self._cols_shape())
         if spec["source"] == "core":
             vals = spec["block_vals"]
             flat = int(np.argmin(vals) if which == "smallest" else np.argmax(vals))
@@ -159,6 +209,8 @@ class HessianComputing:
 
     def _matvec(self, d):
         h = self._cache["hessian"][1]
+        if h["operator"] is not None:                  # matrix-free: a Hessian-vector product
+            return np.asarray(h["operator"].matvec(d.ravel())).reshape(d.shape)
         if h["dense"] is not None:
             return (h["dense"] @ d.ravel()).reshape(d.shape)
         return np.asarray(h["structured"] @ d)

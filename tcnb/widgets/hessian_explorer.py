@@ -13,13 +13,25 @@ What it shows, for the current sizes, seed and evaluation point:
   condition number max|λ| / min|λ|;
 * the curvature dᵀHd / dᵀd along a chosen direction d (the gradient, a random direction, an extreme
   eigenvector or a coordinate axis) and, when f is known, f itself along d next to its quadratic model;
+* its diagonal and trace, from ``H.diagonal()`` and ``H.trace()`` (the parts API: the tie H[i, i] is
+  pushed into the expression, so they cost O(what they are), not the whole Hessian);
 * for a compressed Hessian (``core ⊗ δ``, reference §6) the core, the unit-tensor pattern in words, and
   the spectrum computed from the core: a Hessian H[i,a,i',a'] = C[a,a'] δ[i,i'] is, as a matrix,
   I ⊗ C, whose eigenvalues are C's, each repeated n times — no (n·k)² matrix is ever formed for it.
 
-Everything shown is readable from Python — ``.eigenvalues`` (ascending), ``.negative_count``,
-``.condition_number``, ``.curvature``, ``.matrix`` (the matricised dense Hessian), ``.spectrum_source``
-("core" or "dense"), ``.figure`` (the matplotlib Figure), ``.image`` (the PNG widget) — and the
+Past the dense limit — an n×n matrix over ``tcnb.config.memory_budget`` or over ``max_dense`` rows —
+the explorer goes matrix-free instead of refusing (unless the spectrum comes from a core): a line says
+so ("20 000 × 20 000: dense would be 3.0 GiB (…); showing the diagonal, the trace and the top 6
+eigenvalues by Lanczos"), the first plot shows the diagonal, the second the top ``top_k``
+eigenvalues by Lanczos (``eigsh``) on the operator ``H.as_linear_operator(...)`` (or the compressed
+form's), the curvature is one Hessian-vector product, and the heatmap a leading window built from
+products. Nothing of size n² is created. (The widget then has the CSS class ``tcnb-hessian-matrix-free``.)
+
+Everything shown is readable from Python — ``.eigenvalues`` (ascending; the top ones only when
+matrix-free), ``.top_eigenvalues``, ``.negative_count``, ``.condition_number``, ``.curvature``,
+``.diagonal``, ``.trace``, ``.matrix`` (the matricised dense Hessian), ``.spectrum_source`` ("core",
+"dense" or "lanczos"), ``.matrix_free`` and ``.size_note`` (why), ``.figure`` (the matplotlib
+Figure), ``.image`` (the PNG widget) — and the
 controls are plain ipywidgets (``.size_sliders``, ``.seed_slider``, ``.step_slider``, ``.move``,
 ``.direction``, ``.coordinate``, ``.view``), so the explorer can be scripted and tested headless.
 
@@ -29,7 +41,8 @@ without an array (and all of them once a size changes) is drawn from ``numpy.ran
 
 This module is the widget class, its state and its update cycle; its parts are siblings:
 ``hessian_structure`` (matrix view, block structure, pattern in words), ``hessian_compute`` (the
-numbers), ``hessian_layout`` (controls, figure, drawing) and ``hessian_images`` (PNGs, formats).
+numbers), ``hessian_matrix_free`` (the dense limit, Lanczos, windows from products), ``hessian_layout``
+(controls, figure, drawing) and ``hessian_images`` (PNGs, formats).
 """
 from __future__ import annotations
 
@@ -47,6 +60,7 @@ from ._style import ERROR, MUTED, bundle
 from .hessian_compute import HessianComputing
 from .hessian_images import _fmt, _img
 from .hessian_layout import HessianDrawing
+from .hessian_matrix_free import size_label
 
 # The names this module has always offered (the tests and notebooks import them from here); they live
 # in the modules that do each job: hessian_structure, hessian_images, hessian_compute, hessian_layout.
@@ -70,20 +84,24 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
     seed: the random seed for arrays not passed in. data: ``data(sizes, rng) -> {name: array}``.
     size_max: {dim: largest slider value} (default max(4 × initial size, 20)).
     max_heatmap: the heatmap shows at most this many leading rows and columns.
-    spectrum: "auto" (from the core when the structure allows) or "dense".
-    max_dense: the largest matrix (rows) whose dense spectrum is computed; past it the explorer says so
-        (a compressed Hessian with block structure has no such limit).
+    spectrum: "auto" (from the core when the structure allows), "dense", or "lanczos" (matrix-free at
+        any size).
+    max_dense: the largest matrix (rows) whose dense spectrum is computed; past it, or past
+        ``tcnb.config.memory_budget``, the explorer goes matrix-free (a compressed Hessian with block
+        structure keeps its exact spectrum from the core).
+    top_k: how many of the largest eigenvalues Lanczos computes when matrix-free.
     arrays / **arrays: the evaluation point (a dict, or keyword arguments by variable name).
     """
 
     def __init__(self, H: tcnb.Expr, *, f: tcnb.Expr | None = None, wrt=None, sizes: dict | None = None,
                  seed: int = 0, data=None, size_max: dict | None = None, max_heatmap: int = 400,
-                 spectrum: str = "auto", max_dense: int = 4000, arrays: dict | None = None, **more_arrays):
+                 spectrum: str = "auto", max_dense: int = 4000, top_k: int = 6, arrays: dict | None = None,
+                 **more_arrays):
         if not isinstance(H, tcnb.Expr):
             raise tcnb.DerivativeError(f"the Hessian explorer needs a tcnb expression, got {type(H).__name__}",
                                        expected="tcnb.hessian(f, w)")
-        if spectrum not in ("auto", "dense"):
-            raise ValueError(f"spectrum must be 'auto' or 'dense', not {spectrum!r}")
+        if spectrum not in ("auto", "dense", "lanczos"):
+            raise ValueError(f"spectrum must be 'auto', 'dense' or 'lanczos', not {spectrum!r}")
         self.H, self.f = H, f
         self.split = H.split
         self._vars = sorted(H.known_names | (f.known_names if f is not None else frozenset()),
@@ -94,6 +112,7 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
         self._spectrum_mode = spectrum
         self.max_heatmap = int(max_heatmap)
         self.max_dense = int(max_dense)
+        self.top_k = max(1, int(top_k))
         user = dict(arrays or {})
         user.update(more_arrays)
         unknown = sorted(set(user) - set(self._var_shapes))
@@ -103,6 +122,7 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
         self._user = {k: np.asarray(v, dtype=np.float64) for k, v in user.items()}
         self._fixed, self._derived, self._initial = self._size_plan(sizes or {})
         self._H_fn = H.compile()
+        self._diag_fn, self._trace_fn = self._part_functions(H)
         self._f_fn = f.compile() if f is not None else None
         self._g_fn = None
         if f is not None and self.wrt is not None:
@@ -121,19 +141,21 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
         self.heatmap.add_class("tcnb-hessian-heatmap")
         self.image = W.Image(format="png", layout=W.Layout(width="792px", min_width="792px"))
         self.image.add_class("tcnb-hessian-spectrum")
-        cell = "font-size:90%;padding:0 4px"
-        self._titles = W.HTML("<div style='display:grid;grid-template-columns:1fr 1fr 1fr;width:792px'>"
-                              + "".join(f"<div style='{cell}'><b>{html.escape(t)}</b></div>"
-                                        for t, _ in self.plot_titles) + "</div>")
-        self._xlabels = W.HTML("<div style='display:grid;grid-template-columns:1fr 1fr 1fr;width:792px;"
-                               f"text-align:center;color:{MUTED}'>"
-                               + "".join(f"<div style='{cell}'>{html.escape(x)}</div>"
-                                         for _, x in self.plot_titles) + "</div>")
+        self._titles, self._xlabels = W.HTML(), W.HTML()
+        self._set_titles()
         heat = W.VBox([self.heatmap_caption, self.heatmap], layout=W.Layout(margin="0 16px 0 0"))
         plots = W.VBox([self._titles, self.image, self._xlabels], layout=W.Layout(margin="8px 0 0 0"))
         super().__init__([self._controls, W.HBox([heat, self.summary]), plots, self.pattern])
         self.add_class("tcnb-hessian-explorer")
         self.refresh()
+
+    @staticmethod
+    def _part_functions(H):
+        """Compiled H.diagonal() and H.trace(), or (None, None) for an H that is not a derivative."""
+        try:
+            return H.diagonal().compile(), H.trace().compile()
+        except tcnb.DerivativeError:
+            return None, None
 
     @classmethod
     def from_function(cls, f: tcnb.Expr, wrt, *, mode: str | None = None, compress: bool = True, **kw):
@@ -173,16 +195,54 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
 
     @property
     def matrix(self) -> np.ndarray:
-        """The matricised dense Hessian (rows = H's first ``split`` axes flattened)."""
+        """The matricised dense Hessian (rows = H's first ``split`` axes flattened); refused with a
+        MemoryBudgetError when the explorer is matrix-free."""
         h = self._cache["hessian"][1]
+        if h["operator"] is not None:
+            raise tcnb.MemoryBudgetError(f"the explorer is matrix-free here: {self.size_note}",
+                                         expected=".diagonal, .trace, .top_eigenvalues, or H.as_linear_operator(...)")
         if h["dense"] is None:
             h["dense"] = matricise(h["structured"].dense(), self.split)
         return h["dense"]
 
     @property
+    def matrix_free(self) -> bool:
+        """Whether the Hessian is past the dense limit here and only seen through products."""
+        return self._cache["hessian"][1]["operator"] is not None
+
+    @property
+    def size_note(self) -> str:
+        """What the matrix-free view shows and why ("" when the explorer is not matrix-free)."""
+        h = self._cache["hessian"][1]
+        if h["operator"] is None:
+            return ""
+        return size_label(h["operator"].shape[0], self.top_eigenvalues.size, h["why"])
+
+    @property
     def eigenvalues(self) -> np.ndarray:
-        """All eigenvalues, ascending (with multiplicity)."""
+        """All eigenvalues, ascending (with multiplicity); matrix-free, the top ones Lanczos found."""
         return self._cache["spectrum"][1]["eigenvalues"]
+
+    @property
+    def top_eigenvalues(self) -> np.ndarray:
+        """The ``top_k`` largest eigenvalues, largest first (by Lanczos when matrix-free)."""
+        spec = self._cache["spectrum"][1]
+        return spec["top"] if "top" in spec else spec["eigenvalues"][::-1][:self.top_k]
+
+    @property
+    def diagonal(self) -> np.ndarray | None:
+        """The diagonal of the matrix (flat), from ``H.diagonal()``; None for a matrix-free H that has none."""
+        return self._cache["parts"][1]["diagonal"]
+
+    @property
+    def trace(self) -> float | None:
+        """The trace, from ``H.trace()`` (the Laplacian of f for a Hessian)."""
+        return self._cache["parts"][1]["trace"]
+
+    @property
+    def size(self) -> int:
+        """The side of the matrix (the number of rows and columns)."""
+        return self._cache["spectrum"][1]["n"]
 
     @property
     def core_eigenvalues(self) -> np.ndarray | None:
@@ -196,25 +256,30 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
 
     @property
     def spectrum_source(self) -> str:
-        """"core" (eigenvalues of the core blocks, repeated) or "dense" (of the whole matrix)."""
+        """"core" (eigenvalues of the core blocks, repeated), "dense" (of the whole matrix) or
+        "lanczos" (the top ``top_k``, matrix-free)."""
         return self._cache["spectrum"][1]["source"]
 
     @property
     def tolerance(self) -> float:
         """Eigenvalues within ±tolerance of 0 count as zero: N · eps · max|λ| (as numpy's matrix_rank)."""
         ev = self.eigenvalues
-        return float(ev.size * _EPS * np.abs(ev).max()) if ev.size else 0.0
+        return float(self.size * _EPS * np.abs(ev).max()) if ev.size else 0.0
 
     @property
-    def negative_count(self) -> int:
-        """How many eigenvalues are below minus the tolerance (negative curvature directions)."""
+    def negative_count(self) -> int | None:
+        """How many eigenvalues are below minus the tolerance (negative curvature directions); None
+        when matrix-free (the top eigenvalues say nothing about the bottom ones)."""
+        if self.spectrum_source == "lanczos":
+            return None
         return int((self.eigenvalues < -self.tolerance).sum())
 
     @property
     def condition_number(self) -> float:
-        """max|λ| / min|λ| (the 2-norm condition number of a symmetric matrix); inf when singular."""
+        """max|λ| / min|λ| (the 2-norm condition number of a symmetric matrix); inf when singular, nan
+        when matrix-free."""
         a = np.abs(self.eigenvalues)
-        if a.size == 0:
+        if a.size == 0 or self.spectrum_source == "lanczos":
             return float("nan")
         lo = a.min()
         return float("inf") if lo == 0 else float(a.max() / lo)
@@ -249,10 +314,16 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
                 f"<div>{self.summary.value}</div></div>"
                 f"<div>{self._titles.value}{_img(self.image.value, 'eigenvalue spectrum')}"
                 f"{self._xlabels.value}</div>{self.pattern.value}")
-        n = self.eigenvalues.size if "spectrum" in self._cache else 0
-        text = (f"HessianExplorer: {self.error}" if self.error else
-                f"HessianExplorer: {n}×{n} Hessian at {', '.join(f'{d}={v}' for d, v in self.sizes.items())}, "
-                f"{self.negative_count} negative eigenvalues, condition number {_fmt(self.condition_number)}")
+        n = self.size if "spectrum" in self._cache else 0
+        at = ', '.join(f'{d}={v}' for d, v in self.sizes.items())
+        if self.error:
+            text = f"HessianExplorer: {self.error}"
+        elif self.matrix_free:
+            text = (f"HessianExplorer: {n}×{n} Hessian at {at}, matrix-free — {self.size_note}: top eigenvalues "
+                    f"{', '.join(map(_fmt, self.top_eigenvalues))}, trace {_fmt(self.trace)}")
+        else:
+            text = (f"HessianExplorer: {n}×{n} Hessian at {at}, {self.negative_count} negative eigenvalues, "
+                    f"condition number {_fmt(self.condition_number)}, trace {_fmt(self.trace)}")
         return bundle(self, kwargs, "hessian-explorer", body, text)
 
     def refresh(self):
@@ -274,6 +345,7 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
                                                                          self.step_slider.value))
             h = self._cached("hessian", key_point, lambda: self._hessian(point))
             spec = self._cached("spectrum", key_point, lambda: self._spectrum(h))
+            self._cached("parts", key_point, lambda: self._parts(point, h))
             t1 = time.perf_counter()
             n_cols = math.prod(self._cols_shape())
             with self.coordinate.hold_trait_notifications():
@@ -283,19 +355,20 @@ class HessianExplorer(HessianComputing, HessianDrawing, W.VBox):
                          lambda: self._curvature(point, self.direction.value, self.coordinate.value))
             self.coordinate.disabled = self.direction.value != "coordinate axis"
             t2 = time.perf_counter()
+            self.view.disabled = self.structured is None
+            if self.structured is None and self.view.value == "core":
+                self.view.value = "Hessian"
+            self._draw()                                 # a core view may be over the memory budget
+            t3 = time.perf_counter()
             self.error = None
         except (tcnb.TcnbError, np.linalg.LinAlgError, MemoryError) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             self.summary.value = (f"<div style='color:{ERROR}'><b>cannot show this point</b><br>"
                                   f"{html.escape(self.error)}</div>")
             return
-        self.view.disabled = self.structured is None
-        if self.structured is None and self.view.value == "core":
-            self.view.value = "Hessian"
-        self._draw()
-        t3 = time.perf_counter()
         self._render()
         t4 = time.perf_counter()
+        (self.add_class if self.matrix_free else self.remove_class)("tcnb-hessian-matrix-free")
         self.timings = {"compute": t2 - t0, "spectrum": t1 - t0, "draw": t3 - t2, "png": t4 - t3,
                         "total": t4 - t0, "cpu": time.thread_time() - c0}
         self._write_summary()

@@ -56,6 +56,8 @@ def png_bytes(rgb) -> bytes:
 
 
 def _fmt(x) -> str:
+    if x is None:
+        return "–"
     x = float(x)
     if not math.isfinite(x):
         return "∞" if x > 0 else str(x)

@@ -14,12 +14,15 @@ from tcnb.dims import resolve_shape
 
 from ._style import MUTED
 from .hessian_images import _bytes, _fmt, heatmap_rgb, png_bytes
+from .hessian_matrix_free import binned, leading_window
 from .hessian_structure import _merge_terms, pattern_explanation
 
 MOVES = ("−gradient", "random direction")
 DIRECTIONS = ("−gradient", "random", "smallest eigenvector", "largest eigenvector", "coordinate axis")
 VIEWS = ("Hessian", "core")
 SCALES = ("linear", "signed log")
+FREE_WINDOW = 32         # columns of the heatmap window when matrix-free: one Hessian-vector product each
+DIAGONAL_BINS = 400      # the diagonal plot's resolution (about its width in pixels)
 
 
 class HessianDrawing:
@@ -80,13 +83,9 @@ class HessianDrawing:
         self._q_line, = lx.plot([], [], color="#dd8452", ls="--")
         lx.axhline(0.0, color="#888", lw=0.8)
         lx.axvline(0.0, color="#888", lw=0.8)
-        line_title = ("f(w + s·d) − f(w) (blue), its model s·gᵀd + ½κs² (orange)"
-                      if self._f_fn is not None else "the quadratic model ½κs² along d (orange)")
-        self.plot_titles = [("histogram of the eigenvalues", "eigenvalue"),
-                            ("sorted eigenvalues (red: λ < 0; green: κ = dᵀHd)", "index, ascending"),
-                            (line_title, "s, along the unit direction d")]
+        self.plot_titles = self._plot_titles(False)
         for ax in (hx, sx, lx):
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_locator(MaxNLocator(5, integer=ax is sx))
             ax.yaxis.set_major_locator(MaxNLocator(5))
             ax.tick_params(labelsize=8)
         self._dynamic = [(hx, [self._hist]), (sx, [self._curv_line, self._neg_line, self._pos_line]),
@@ -97,6 +96,29 @@ class HessianDrawing:
         self._lims: dict = {}
         self._background = None
         self.figure = fig
+
+    def _plot_titles(self, free: bool):
+        """(title, x-axis name) of the three plots; matrix-free, the first two show the diagonal and
+        the top eigenvalues."""
+        line = ("f(w + s·d) − f(w) (blue), its model s·gᵀd + ½κs² (orange)"
+                if self._f_fn is not None else "the quadratic model ½κs² along d (orange)")
+        if free:
+            first = [("the diagonal Hᵢᵢ", f"i (past {DIAGONAL_BINS} rows: the largest |Hᵢᵢ| of each run)"),
+                     (f"top {self.top_k} eigenvalues by Lanczos (green: κ = dᵀHd)", "rank, largest first")]
+        else:
+            first = [("histogram of the eigenvalues", "eigenvalue"),
+                     ("sorted eigenvalues (red: λ < 0; green: κ = dᵀHd)", "index, ascending")]
+        return first + [(line, "s, along the unit direction d")]
+
+    def _set_titles(self, free: bool = False):
+        cell = "font-size:90%;padding:0 4px"
+        grid = "display:grid;grid-template-columns:1fr 1fr 1fr;width:792px"
+        self.plot_titles = self._plot_titles(free)
+        self._titles.value = (f"<div style='{grid}'>" + "".join(f"<div style='{cell}'><b>{html.escape(t)}</b></div>"
+                                                                for t, _ in self.plot_titles) + "</div>")
+        self._xlabels.value = (f"<div style='{grid};text-align:center;color:{MUTED}'>"
+                               + "".join(f"<div style='{cell}'>{html.escape(x)}</div>" for _, x in self.plot_titles)
+                               + "</div>")
 
     def _heatmap_data(self):
         """(matrix shown, title, block size or None, note)."""
@@ -116,21 +138,21 @@ class HessianDrawing:
             mat = core.reshape(nr, -1) if core.ndim else core.reshape(1, 1)
             return mat, f"core C{which} ({mat.shape[0]}×{mat.shape[1]})", None, ""
         n = math.prod(shape[:r])
-        win = min(n, self.max_heatmap)
+        win = min(n, self.max_heatmap, FREE_WINDOW if h["operator"] is not None else n)
         if h["dense"] is not None:
             mat = h["dense"][:win, :win]
-        else:                                   # compressed and large: columns from matvecs
-            S = h["structured"]
-            cols = []
-            for j in range(win):
-                e = np.zeros(n)
-                e[j] = 1.0
-                cols.append(np.asarray(S @ e.reshape(shape[r:])).reshape(-1)[:win])
-            mat = np.stack(cols, axis=1)
+        else:                                   # compressed or matrix-free: columns from products
+            if h.get("window") is None or h["window"].shape[0] != win:
+                op = h["operator"]
+                matvec = op.matvec if op is not None else (lambda e: h["structured"] @ e.reshape(shape[r:]))
+                h["window"] = leading_window(matvec, n, win)
+            mat = h["window"]
         inner = math.prod(shape[1:r]) if r >= 2 else 1
         dims = " · ".join(str(s) for s in shape[:r])
         title = f"H as a ({dims})×({dims}) matrix" if r >= 2 else f"H ({n}×{n})"
         note = f"leading {win}×{win} of {n}×{n}" if win < n else ""
+        if h["operator"] is not None:
+            note += ", one product H·eⱼ per column"
         block = inner if 1 < inner < win and win // inner <= 60 else None
         return mat, title, block, note
 
@@ -150,27 +172,41 @@ class HessianDrawing:
                    + (f"; lines mark the {block}×{block} blocks" if block else "") + "</span>")
         self.heatmap_caption.value = caption
 
+        free = self.matrix_free
+        if free != getattr(self, "_titles_free", False):
+            self._set_titles(free)
+            self._titles_free = free
+            for line in (self._neg_line, self._pos_line):     # a few eigenvalues: bigger points
+                line.set_markersize(6 if free else 3)
         ev = self.eigenvalues
         lo, hi = (float(ev.min()), float(ev.max())) if ev.size else (0.0, 1.0)
         if hi - lo < 1e-12 * max(1.0, abs(hi)):
             lo, hi = lo - 0.5 * max(abs(lo), 1.0), hi + 0.5 * max(abs(hi), 1.0)
-        pad = 0.02 * (hi - lo)
-        hx = self._ax["hist"]
-        xlim = self._limits("hist.x", lo - pad, hi + pad)
-        bins = int(min(60, max(10, math.sqrt(ev.size) * 2)))
-        counts, edges = np.histogram(ev, bins=bins, range=xlim)
-        self._hist.set_data(counts, edges)
-        self._set_lims(hx, xlim, self._limits("hist.y", 0.0, max(1, counts.max()) * 1.08, floor=True))
+        if free:
+            self._draw_diagonal()
+        else:
+            pad = 0.02 * (hi - lo)
+            hx = self._ax["hist"]
+            xlim = self._limits("hist.x", lo - pad, hi + pad)
+            bins = int(min(60, max(10, math.sqrt(ev.size) * 2)))
+            counts, edges = np.histogram(ev, bins=bins, range=xlim)
+            self._hist.set_data(counts, edges, baseline=0)
+            self._set_lims(hx, xlim, self._limits("hist.y", 0.0, max(1, counts.max()) * 1.08, floor=True))
 
         sx = self._ax["sorted"]
-        idx = np.arange(ev.size)
+        if free:                                # the top eigenvalues by rank: 1 = the largest
+            ev = self.top_eigenvalues
+            idx = np.arange(1, ev.size + 1)
+        else:
+            idx = np.arange(ev.size)
         neg = ev < -self.tolerance
         self._neg_line.set_data(idx[neg], ev[neg])
         self._pos_line.set_data(idx[~neg], ev[~neg])
         self._curv_line.set_ydata([self.curvature, self.curvature])
         ylo, yhi = min(lo, self.curvature, 0.0), max(hi, self.curvature, 0.0)
         pad = 0.05 * (yhi - ylo or 1.0)
-        self._set_lims(sx, (-0.5, max(ev.size - 0.5, 0.5)), self._limits("sorted.y", ylo - pad, yhi + pad))
+        xlim = (0.5, ev.size + 0.5) if free else (-0.5, max(ev.size - 0.5, 0.5))
+        self._set_lims(sx, xlim, self._limits("sorted.y", ylo - pad, yhi + pad))
 
         lx = self._ax["line"]
         c = self._cache["curvature"][1]
@@ -187,6 +223,19 @@ class HessianDrawing:
         ylo, yhi = (float(ys.min()), float(ys.max())) if ys.size else (-1.0, 1.0)
         pad = 0.08 * (yhi - ylo or 1.0)
         self._set_lims(lx, (float(s[0]), float(s[-1])), self._limits("line.y", ylo - pad, yhi + pad))
+
+    def _draw_diagonal(self):
+        """The first plot when matrix-free: the diagonal against its index, binned to the plot's width."""
+        hx = self._ax["hist"]
+        diag = self.diagonal
+        if diag is None or diag.size == 0:
+            self._hist.set_data(np.zeros(1), np.array([0.0, 1.0]), baseline=0)
+            return
+        edges, heights = binned(diag, DIAGONAL_BINS)
+        self._hist.set_data(heights, edges, baseline=0)
+        lo, hi = min(float(heights.min()), 0.0), max(float(heights.max()), 0.0)
+        pad = 0.05 * (hi - lo or 1.0)
+        self._set_lims(hx, (0.0, float(diag.size)), self._limits("diag.y", lo - pad, hi + pad))
 
     def _limits(self, key, lo, hi, floor=False):
         """Axis limits that stay put while the data fits them and fills at least half of them, so most
@@ -223,18 +272,32 @@ class HessianDrawing:
     def _write_summary(self):
         ev = self.eigenvalues
         shape = resolve_shape(self.H.shape, self.sizes)
-        n = ev.size
+        n = self.size
+        diag, trace = self.diagonal, self.trace
+        parts = [("trace", _fmt(trace) + (" (from H.trace())" if self._trace_fn is not None else "")),
+                 ("diagonal min / max", f"{_fmt(diag.min())} / {_fmt(diag.max())}" if diag is not None and diag.size
+                  else "–")]
         rows = [("Hessian shape", " × ".join(map(str, shape)) or "scalar"),
-                ("as a matrix", f"{n} × {n}"),
-                ("λ min / λ max", f"{_fmt(ev.min())} / {_fmt(ev.max())}" if n else "–"),
-                ("negative eigenvalues", f"{self.negative_count} of {n}"),
-                ("condition number", _fmt(self.condition_number)
-                 + (" (numerically singular)" if n and np.abs(ev).min() <= self.tolerance else "")),
-                ("curvature dᵀHd", f"{_fmt(self.curvature)} (d: {self.direction.value})"),
-                ("spectrum from", "the core: " + str(self.core_eigenvalues.size) + " eigenvalues, each ×"
-                 + str(self.multiplicity) if self.spectrum_source == "core" else f"the dense {n}×{n} matrix"),
-                ("update time", f"{1000 * self.timings['total']:.0f} ms (numbers "
-                                f"{1000 * self.timings['compute']:.0f} ms)")]
+                ("as a matrix", f"{n} × {n}")]
+        if self.matrix_free:
+            spec = self._cache["spectrum"][1]
+            top = self.top_eigenvalues
+            rows += [("matrix-free", self.size_note),
+                     (f"top {top.size} eigenvalues", ", ".join(map(_fmt, top)))] + parts + [
+                     ("negative eigenvalues", "not known (Lanczos finds the top ones)"),
+                     ("curvature dᵀHd", f"{_fmt(self.curvature)} (d: {self.direction.value}; one product H·d)"),
+                     ("spectrum from", f"Lanczos (eigsh): {top.size} of {n} eigenvalues, "
+                                       f"{spec['products']} products H·v")]
+        else:
+            rows += [("λ min / λ max", f"{_fmt(ev.min())} / {_fmt(ev.max())}" if n else "–"),
+                     ("negative eigenvalues", f"{self.negative_count} of {n}"),
+                     ("condition number", _fmt(self.condition_number)
+                      + (" (numerically singular)" if n and np.abs(ev).min() <= self.tolerance else ""))] + parts + [
+                     ("curvature dᵀHd", f"{_fmt(self.curvature)} (d: {self.direction.value})"),
+                     ("spectrum from", "the core: " + str(self.core_eigenvalues.size) + " eigenvalues, each ×"
+                      + str(self.multiplicity) if self.spectrum_source == "core" else f"the dense {n}×{n} matrix")]
+        rows.append(("update time", f"{1000 * self.timings['total']:.0f} ms (numbers "
+                                    f"{1000 * self.timings['compute']:.0f} ms)"))
         if self.wrt is not None:
             rows.insert(0, ("variable", f"{self.wrt}, step {self.step_slider.value:+.2f}"
                                         + (f" along {self.move.value}" if self.step_slider.value else "")))
