@@ -139,7 +139,7 @@ class Compiled:
         if gen is None:
             itemsize = 4 if "float32" in str(dtype) else 8
             gen = generate(self.roots, self.vars, sizes, itemsize=itemsize, names=self.names,
-                           traceable=self.record.traceable)
+                           traceable=self.record.traceable, check_budget=not self.record.chunked)
             gen.fn = load(gen, self.backend)
             gen.call = functools.partial(gen.fn, self.xp, self.runtime, dtype)  # a function of the arrays
             if self.record.jit is not None:

@@ -68,6 +68,10 @@ class Backend:
     to call it as it is. ``dtype_of(a)``: an array's dtype as NumPy's; ``astype(xp, a, dtype)``:
     ``a`` cast to a NumPy dtype; ``float64()``: whether float64 is on (JAX's ``jax_enable_x64``):
     otherwise arrays are bound as float32.
+
+    ``chunked``: arrays are lazy graphs evaluated chunk by chunk (Dask), so a dense intermediate
+    never lives whole in one memory and the memory budget (a bound on one whole array) is not
+    checked when code is generated; a chunk's size is the user's choice.
     """
 
     name: str
@@ -87,6 +91,7 @@ class Backend:
     dtype_of: Callable[[Any], Any] = _numpy_dtype
     astype: Callable = _astype
     float64: Callable[[], bool] = _always
+    chunked: bool = False
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def namespace(self):
