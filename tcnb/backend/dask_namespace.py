@@ -4,7 +4,7 @@ Why: dask.array has most of NumPy's names, but the ones tcnb's code leans on for
 small dense algebra need care on chunked data. A generic ``da.einsum`` runs ``np.einsum`` per
 chunk without BLAS (28× NumPy for the 3-operand logistic Hessian); here an einsum of two or more
 operands is contracted pairwise in opt_einsum's order, each pair a ``tensordot`` (BLAS per block,
-then a tree reduction over the chunked axis) wherever the pair allows one. Small dense linear
+then a tree reduction over the chunked axis) wherever the pair allows one (dask_einsum.py). Small dense linear
 algebra (inv, solve, eigh, an n×n Hessian's factorisation) has no chunked algorithm in Dask or
 needs none: it runs as a generalized ufunc, the matrix axes in one chunk and any stack axis
 chunked as it is. Values never leave the graph: nothing here computes (no ``bool(...)``, no
@@ -169,6 +169,10 @@ class DaskNamespace:
         da, np = self._da, _numpy()
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == "lib":  # numpy.lib.stride_tricks: views written through, which no dask array has
+            raise DaskUnsupportedError("backend 'dask' cannot write into an array in place (a helper "
+                                       "asked for numpy.lib.stride_tricks views)",
+                                       expected="this result on backend='numpy', or its lazy parts")
         if hasattr(da, name):
             return getattr(da, name)
         ufunc = getattr(np, name, None)
@@ -220,16 +224,14 @@ class DaskNamespace:
 
     # --- contractions
     def einsum(self, spec, *operands, **kwargs):
-        """numpy.einsum as pairwise contractions in opt_einsum's order: a pair that is a tensor
-        product runs as ``tensordot`` (BLAS per block plus a tree reduction over chunked summed
-        axes); what is left (diagonals, batch axes) as ``da.einsum`` of one or two operands."""
-        import opt_einsum
+        """numpy.einsum as blockwise products (dask_einsum.py): diagonals first, then pairs in
+        opt_einsum's order, each a ``tensordot`` (BLAS per block, a tree reduction over chunked
+        summed axes), a broadcast multiply, or — batch axes that are also summed — ``da.einsum``."""
         ops = [self.asarray(o) for o in operands]
-        inputs = spec.split("->")[0].split(",")
-        ops = [_diagonal_chunks(o, labels) for o, labels in zip(ops, inputs)] if "->" in spec else ops
-        if len(ops) == 1:
-            return self._da.einsum(spec, ops[0], **kwargs)
-        return opt_einsum.contract(spec, *ops, backend="dask", optimize="auto")
+        if "->" not in spec:  # implicit output (generated code always writes it)
+            return self._da.einsum(spec, *ops, **kwargs)
+        from .dask_einsum import einsum
+        return einsum(self._da, spec, *ops)
 
     def tensordot(self, a, b, axes=2):
         """numpy.tensordot over dask arrays."""
@@ -274,17 +276,6 @@ class DaskNamespace:
         rows, cols = int(a.shape[-2]), int(a.shape[-1])
         mask = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
         return self._da.where(mask, a, a.dtype.type(0))
-
-
-def _diagonal_chunks(a, labels: str):
-    """``a`` with the axes of a repeated label (a diagonal, ``ii->i``) chunked alike, as Dask's
-    einsum needs (axes that only meet in one operand are not unified by blockwise)."""
-    first, same = {}, {}
-    for ax, lab in enumerate(labels.strip()):
-        if lab in first and a.chunks[ax] != a.chunks[first[lab]]:
-            same[ax] = a.chunks[first[lab]]
-        first.setdefault(lab, ax)
-    return a.rechunk(same) if same else a
 
 
 def _shape(shape) -> tuple:
