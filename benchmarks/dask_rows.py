@@ -161,10 +161,10 @@ def main(argv=None) -> int:
         if secs > gsecs:
             notes.append(f"the Hessian alone (minus generation): ≈ {rows / (secs - gsecs):,.0f} rows/s")
 
-    # 3. NumPy in memory, on a slice
-    rng = np.random.default_rng(2)
-    Xn = rng.standard_normal((slice_rows, n))
-    yn = np.where(rng.random(slice_rows) < 0.5, -1.0, 1.0)
+    # 3. NumPy in memory, on a slice (the same generator's data, held by the workers for step 4)
+    Xd, yd = client.persist(list(data(slice_rows, n, chunk, seed=2)))
+    distributed.wait([Xd, yd])
+    Xn, yn = dask.compute(Xd, yd)
     fn = H.compile("numpy")
     for threads in (1, os.cpu_count() or 1):
         with threadpool_limits(threads):
@@ -181,10 +181,6 @@ def main(argv=None) -> int:
 
     # 4. Dask's own einsum on the same slice, on the cluster, vs tcnb's dask code there
     if not args.no_einsum:
-        Xd = da.from_array(Xn, chunks=(chunk, n))
-        yd = da.from_array(yn, chunks=chunk)
-        Xd, yd = client.persist([Xd, yd])
-        distributed.wait([Xd, yd])
         s = 1 / (1 + da.exp(-yd * (Xd @ w)))
         d = s * (1 - s)
         for label, expr in (("tcnb dask Hessian (slice in worker memory)", H.compile("dask")(X=Xd, y=yd, w=w)),
@@ -194,7 +190,7 @@ def main(argv=None) -> int:
             esecs = time.perf_counter() - t0
             table.append([label, f"{slice_rows:,}", f"{esecs:.2f} s", f"{slice_rows / esecs:,.0f}", "-", "-"])
         np.testing.assert_allclose(out, fn(X=Xn, y=yn, w=w), rtol=1e-8)
-        del Xd, yd
+    del Xd, yd
 
     title = f"logistic-regression Hessian, n = {n}: rows per second"
     print_table(["what", "rows", "time", "rows/s", "peak worker RSS", "peak cluster (sampler)"], table, title)

@@ -9,8 +9,8 @@ A LocalCluster (2 worker processes, 1 thread each, 1 GiB each) runs for the modu
   written as products, slices): value and first derivative, inputs chunked on every axis; every
   value again on the cluster; Hessian-vector products; structured() factors, cores and matvec;
 - that results are lazy (a dask array, nothing computed until .compute()), and that the logistic
-  Hessian's graph contracts the chunked rows with matmul/tensordot blocks and a tree reduction,
-  with no einsum layer;
+  Hessian's graph contracts the chunked rows with matmul/tensordot/symmetric-product blocks and a
+  tree reduction, with no einsum layer;
 - the record (ownership, to-host, cluster description) and the clear error for what dask lacks.
 """
 from __future__ import annotations
@@ -298,9 +298,9 @@ def test_results_are_lazy_until_compute(client):
 
 @pytest.mark.parametrize("mode,compress", COMBOS)
 def test_logistic_hessian_graph_is_blockwise_products(client, mode, compress):
-    """The logistic Hessian over row chunks: matmul / tensordot per block and a tree reduction
-    over the chunked rows (partial sums, then an aggregate), no einsum layer; chunks along the
-    columns too give the same values."""
+    """The logistic Hessian over row chunks: matmul / tensordot — or, for Xᵀ diag(d) X, one
+    symmetric product (syrk) — per block and a tree reduction over the chunked rows (partial
+    sums, then an aggregate), no einsum layer; chunks along the columns too give the same values."""
     prog = tcnb.parse(LOGREG)
     a = _logreg()
     H = tcnb.hessian(prog["f"], prog["w"], mode=mode, compress=compress)
@@ -308,7 +308,7 @@ def test_logistic_hessian_graph_is_blockwise_products(client, mode, compress):
     out = H.compile("dask")(X=X, y=y, w=a["w"])
     layers = [name.rsplit("-", 1)[0] for name in out.__dask_graph__().layers]
     assert not [l for l in layers if "einsum" in l], layers
-    assert {"matmul", "tensordot"} & set(layers), layers
+    assert {"matmul", "tensordot", "gram_block"} & set(layers), layers
     assert any("aggregate" in l for l in layers) or any(l == "sum" for l in layers), layers
     both = H.compile("dask")(X=da.from_array(a["X"], chunks=(100, 4)), y=y, w=a["w"])
     want = H.evaluate(X=a["X"], y=a["y"], w=a["w"])
@@ -352,3 +352,19 @@ def test_what_dask_lacks_is_a_clear_error():
         xp.linalg.svd(da.ones((4, 3)), full_matrices=True)
     with pytest.raises(tcnb.errors.BackendUnavailableError, match="in place"):
         xp.lib.stride_tricks
+
+
+def test_symmetric_product_per_block(client):
+    """_rt.gram on dask: aᵀ diag(d) a per row block (syrk where the block's d >= 0, the check made
+    inside the task), summed; d of mixed signs, non-negative, or None; a chunked on both axes."""
+    rt = get_backend("dask").runtime()
+    xp = get_namespace("dask")
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((300, 7))
+    ad = da.from_array(a, chunks=(70, 4))
+    for d in (rng.standard_normal(300), rng.uniform(0, 2, 300), None):
+        want = a.T @ a if d is None else a.T @ (a * d[:, None])
+        out = rt.gram(xp, ad, None if d is None else da.from_array(d, chunks=50))
+        assert isinstance(out, da.Array)
+        assert "gram_block" in {k.rsplit("-", 1)[0] for k in out.__dask_graph__().layers}
+        np.testing.assert_allclose(out.compute(), want, rtol=1e-12, atol=1e-12)

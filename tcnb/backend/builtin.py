@@ -221,6 +221,11 @@ def _dask_sync(result=None) -> None:
         distributed.wait(futures)
 
 
+def _dask_helpers() -> dict:
+    from .dask_namespace import helpers
+    return helpers()
+
+
 def _dask_special():
     from .dask_namespace import DaskSpecial
     return DaskSpecial(importlib.import_module("dask.array"))
@@ -243,4 +248,5 @@ def _dask_describe() -> str | None:
 DASK = register_backend(Backend(
     name="dask", load=_load_dask, owns=_dask_owns, to_host=_dask_to_host, sync=_dask_sync,
     special=_dask_special, device="Dask (lazy, chunked; computed by the active Client)", host=False,
-    traceable=True, chunked=True, install="pip install 'tcnb[dask]'", describe=_dask_describe))
+    traceable=True, chunked=True, helpers=_dask_helpers, install="pip install 'tcnb[dask]'",
+    describe=_dask_describe))

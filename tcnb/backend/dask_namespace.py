@@ -282,6 +282,36 @@ def _shape(shape) -> tuple:
     return (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
 
 
+def gram(xp, a, d, host=None):
+    """aᵀ diag(d) a (aᵀ a for d None) as one symmetric product per row block, summed in a tree:
+    tcnb's runtime.gram on each block — BLAS syrk, half a general product's flops, where the
+    block's d >= 0 (its sign read inside the task, never while the graph is built)."""
+    da = xp._da
+    a = xp.asarray(a)
+    n = int(a.shape[1])
+    a = a.rechunk({1: -1})
+    blocks = ((1,) * a.numblocks[0], (n,), (n,))
+    if d is None:
+        parts = da.blockwise(_gram_block, "kab", a, "ka", None, None, new_axes={"b": n},
+                             adjust_chunks={"k": 1}, dtype=a.dtype, concatenate=True)
+    else:
+        d = xp.asarray(d).rechunk((a.chunks[0],))
+        parts = da.blockwise(_gram_block, "kab", a, "ka", d, "k", new_axes={"b": n},
+                             adjust_chunks={"k": 1}, dtype=a.dtype, concatenate=True)
+    assert parts.chunks == blocks
+    return parts.sum(axis=0)
+
+
+def _gram_block(a, d):
+    from . import runtime
+    return runtime.gram(_numpy(), a, d, host=True)[None]
+
+
+def helpers() -> dict:
+    """The dask backend's own ``_rt`` helpers (over functional.py's)."""
+    return {"gram": gram}
+
+
 def load():
     """The namespace (dask.array must import; a cluster is whatever Client is active, or none)."""
     return DaskNamespace(importlib.import_module("dask.array"))
