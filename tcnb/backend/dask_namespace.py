@@ -251,7 +251,7 @@ class DaskNamespace:
     def take_along_axis(self, a, indices, axis):
         """numpy.take_along_axis, chunk by chunk with ``axis`` whole (small dense operands)."""
         np, da = _numpy(), self._da
-        a, indices = self.asarray(a), self.asarray(indices)
+        a, indices = self.asarray(a), da.asarray(indices)
         axis = axis % a.ndim
         a = a.rechunk({axis: -1})
         indices = indices.rechunk({axis: -1})
