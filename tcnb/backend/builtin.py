@@ -1,5 +1,5 @@
 """The backends tcnb ships: NumPy (always), CuPy (where it is installed and sees a GPU), JAX and
-PyTorch (where they are installed).
+PyTorch (where they are installed), Dask (lazy and chunked, on the active cluster).
 
 Each is one :class:`~tcnb.backend.registry.Backend` record; a new backend is another record here
 (or a :func:`~tcnb.backend.registry.register_backend` call in the user's code).
@@ -190,3 +190,63 @@ TORCH_CUDA = register_backend(Backend(
     name="torch-cuda", load=_load_torch_cuda, owns=_owns_none, to_host=_torch_to_host,
     sync=_torch_cuda_sync, device="a CUDA GPU (PyTorch)", host=False, traceable=True,
     dtype_of=_torch_dtype, astype=_torch_astype, install="pip install 'tcnb[torch]' on a machine with CUDA"))
+
+
+# ----------------------------------------------------------------------------------------- Dask
+# Lazy, chunked arrays (dask.array) through DaskNamespace; .compute() runs on whatever
+# dask.distributed Client is active (a LocalCluster or a cluster's scheduler), else Dask's threads.
+
+def _load_dask():
+    from .dask_namespace import load
+    return load()
+
+
+def _dask_owns(array) -> bool:
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(array, da.Array)
+
+
+def _dask_to_host(array):
+    import numpy
+    return numpy.asarray(array.compute())
+
+
+def _dask_sync(result=None) -> None:
+    """Wait for the persisted parts of ``result`` (futures on a cluster); a lazy graph has nothing queued."""
+    distributed = sys.modules.get("distributed")
+    if result is None or distributed is None:
+        return
+    futures = distributed.futures_of(result)
+    if futures:
+        distributed.wait(futures)
+
+
+def _dask_helpers() -> dict:
+    from .dask_namespace import helpers
+    return helpers()
+
+
+def _dask_special():
+    from .dask_namespace import DaskSpecial
+    return DaskSpecial(importlib.import_module("dask.array"))
+
+
+def _dask_describe() -> str | None:
+    """The active cluster (scheduler address, workers, threads), None on Dask's local scheduler."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        client = distributed.get_client()
+    except ValueError:  # no Client active
+        return None
+    workers = client.scheduler_info().get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    return f"Dask cluster {client.scheduler.address} ({len(workers)} workers, {threads} threads)"
+
+
+DASK = register_backend(Backend(
+    name="dask", load=_load_dask, owns=_dask_owns, to_host=_dask_to_host, sync=_dask_sync,
+    special=_dask_special, device="Dask (lazy, chunked; computed by the active Client)", host=False,
+    traceable=True, chunked=True, helpers=_dask_helpers, install="pip install 'tcnb[dask]'",
+    describe=_dask_describe))

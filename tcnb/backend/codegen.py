@@ -56,14 +56,16 @@ def shape_symbols(roots, arg_vars) -> list:
 
 def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tcnb_fn",
              xp: str = "xp", check_budget: bool = True, names: dict | None = None,
-             traceable: bool = False, symbolic: bool = False, reserved=()) -> Generated:
+             traceable: bool = False, symbolic: bool = False, reserved=(), symmetric: bool | None = None) -> Generated:
     """Source of ``def fn_name(xp, _rt, dtype, <vars>)`` returning a tuple of the roots' values.
 
     Parameters are the variables' names unless generated code needs that name (``xp``, ``t1``, or
     one of ``reserved``): then a dummy (``v_xp``); ``arg_names`` stays the user's names, in
     parameter order. ``traceable=True`` avoids data-dependent branches (the symmetric-product
     shortcut), so the code can be traced and differentiated by autograd / JAX / PyTorch for
-    baselines. ``symbolic=True`` writes every shape, offset and size factor in local variables
+    baselines. ``symmetric`` (default: not ``traceable``) writes symmetric products Aᵀ diag(d) A as
+    ``_rt.gram``, whose check of d's sign reads values: eagerly (NumPy, CuPy) or inside each block of
+    a lazy graph (Dask), never in the generated code itself. ``symbolic=True`` writes every shape, offset and size factor in local variables
     named in ``size_names`` (one per dimension symbol, set by the caller's prologue), so the body
     is correct at any sizes; ``sizes`` then only plan the contraction order.
     """
@@ -88,7 +90,8 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             if n.id in node_bytes:
                 check(n, shapes[n.id])
 
-    code = NodeCode(xp, spell, sizes, shapes, alloc, check, itemsize, traceable)
+    code = NodeCode(xp, spell, sizes, shapes, alloc, check, itemsize, traceable,
+                    not traceable if symmetric is None else symmetric)
     for n in order:
         if n.id in inline and not isinstance(n, ir.Var):
             continue  # consumed by the einsum or sum that uses it

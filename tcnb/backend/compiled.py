@@ -142,7 +142,8 @@ class Compiled:
         if gen is None:
             itemsize = 4 if "float32" in str(dtype) else 8
             gen = generate(self.code_roots, self.vars, sizes, itemsize=itemsize, names=self.names,
-                           traceable=self.record.traceable)
+                           traceable=self.record.traceable, check_budget=not self.record.chunked,
+                           symmetric=self.record.symmetric)
             gen.fn = load(gen, self.backend)
             gen.call = functools.partial(gen.fn, self.xp, self.runtime, dtype)  # a function of the arrays
             if self.record.jit is not None:
@@ -177,7 +178,7 @@ class Compiled:
     def source(self, sizes: dict | None = None, dtype=None) -> str:
         """The generated source, planned for ``sizes`` (100 for the others), without the memory-budget check."""
         return generate(self.code_roots, self.vars, self._planning(sizes), check_budget=False,
-                        traceable=self.record.traceable).source
+                        traceable=self.record.traceable, symmetric=self.record.symmetric).source
 
     def standalone_source(self, sizes: dict | None = None, name: str = "tcnb_fn", doc: str = "") -> str:
         """A self-contained module computing the (single) root from its arrays at any sizes, with

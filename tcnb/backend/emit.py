@@ -23,14 +23,15 @@ class NodeCode(Visitor):
     """Statements and value expressions of the nodes of one generated function.
 
     ``check(node, shape)`` refuses a dense value over the memory budget; ``traceable`` avoids
-    data-dependent shortcuts (baselines trace the code); ``largest`` is the largest contraction
-    intermediate seen, in bytes.
+    data-dependent shortcuts (baselines trace the code); ``symmetric``: symmetric products go
+    through ``_rt.gram``; ``largest`` is the largest contraction intermediate seen, in bytes.
     """
 
     def __init__(self, xp: str, spell: Spell, sizes: dict, shapes: dict, alloc, check,
-                 itemsize: int, traceable: bool):
+                 itemsize: int, traceable: bool, symmetric: bool | None = None):
         self.xp, self.spell, self.sizes, self.shapes = xp, spell, sizes, shapes
         self.alloc, self.check, self.itemsize, self.traceable = alloc, check, itemsize, traceable
+        self.symmetric = not traceable if symmetric is None else symmetric
         self.lines: list[str] = []
         self.values: dict[int, str] = {}
         self.largest = 0
@@ -87,7 +88,7 @@ class NodeCode(Visitor):
         spell = self.spell
         low = Lowerer(self.emit, _label_sizes(n, self.sizes), self.xp,
                       {lab: spell.dim(d) for lab, d in n.label_dims.items()} if spell.symbolic else None)
-        expr = _einsum_expr(n, low, self.value, self.xp, spell.shape(n.shape), self.traceable, spell)
+        expr = _einsum_expr(n, low, self.value, self.xp, spell.shape(n.shape), not self.symmetric, spell)
         self.largest = max(self.largest, low.largest * self.itemsize)
         return expr
 

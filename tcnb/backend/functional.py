@@ -191,10 +191,11 @@ class FunctionalRuntime:
     # which every framework differentiates.
     @staticmethod
     def gather(xp, t, axes, A, c, I_shape, J_shape):
-        """u[I, rest] = t[A·I + c (on ``axes``), rest], as one integer-array index."""
+        """u[I, rest] = t[A·I + c (on ``axes``), rest], as one flat integer-array index, reshaped
+        (Dask indexes by one-dimensional integer arrays only)."""
         flat, rest = _flat_operand(xp, t, axes, J_shape)
-        target = _targets(A, c, I_shape, J_shape).reshape(tuple(I_shape))
-        return flat[xp.asarray(target)]
+        target = _targets(A, c, I_shape, J_shape)
+        return xp.reshape(flat[xp.asarray(target)], tuple(I_shape) + rest)
 
     @staticmethod
     def scatter(xp, t, axes, A, c, I_shape, J_shape, injective=False):

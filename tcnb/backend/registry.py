@@ -68,6 +68,13 @@ class Backend:
     to call it as it is. ``dtype_of(a)``: an array's dtype as NumPy's; ``astype(xp, a, dtype)``:
     ``a`` cast to a NumPy dtype; ``float64()``: whether float64 is on (JAX's ``jax_enable_x64``):
     otherwise arrays are bound as float32.
+
+    ``chunked``: arrays are lazy graphs evaluated chunk by chunk (Dask), so a dense intermediate
+    never lives whole in one memory and the memory budget (a bound on one whole array) is not
+    checked when code is generated; a chunk's size is the user's choice. Such a backend's
+    ``_rt.gram`` runs on each block, where reading a value costs nothing, so its code keeps the
+    symmetric product (``symmetric``) that traced code otherwise drops. ``helpers()``: the
+    backend's own ``_rt`` helpers (name -> function) over the defaults, or None.
     """
 
     name: str
@@ -87,7 +94,15 @@ class Backend:
     dtype_of: Callable[[Any], Any] = _numpy_dtype
     astype: Callable = _astype
     float64: Callable[[], bool] = _always
+    chunked: bool = False
+    helpers: Callable[[], dict] | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether generated code writes symmetric products as ``_rt.gram`` (its sign check reads
+        values): for eager backends, and for chunked ones (the check runs inside each block)."""
+        return not self.traceable or self.chunked
 
     def namespace(self):
         """The array namespace, loaded once; BackendUnavailableError (also remembered) when it
@@ -142,6 +157,7 @@ class Backend:
         if rt is None and self.traceable:
             from .functional import functional_runtime
             own = {"special": self._special_of} if self.special is not None else {}
+            own.update(self.helpers() if self.helpers is not None else {})
             rt = self._cache["rt"] = functional_runtime(**own)
         if rt is None:
             helpers = {n: f for n, f in vars(runtime).items() if inspect.isfunction(f)}
@@ -149,6 +165,7 @@ class Backend:
             helpers["gram"] = functools.partial(runtime.gram, host=self.host)
             if self.special is not None:  # its own special functions (the default asks the module name)
                 helpers["special"] = self._special_of
+            helpers.update(self.helpers() if self.helpers is not None else {})
             rt = self._cache["rt"] = types.SimpleNamespace(**helpers)
         return rt
 
