@@ -141,8 +141,11 @@ def _letters(*groups):
 
 
 def _expand(xp, values, labels, pattern, shape):
-    """values (indexed by distinct labels) broadcast and embedded into the full pattern."""
-    from .backend.runtime import embed_diagonal
+    """values (indexed by distinct labels) broadcast and embedded into the full pattern (through the
+    backend's own ``embed_diagonal``: a traced or lazy one writes nothing in place)."""
+    from .backend.registry import backend_of_namespace
+    record = backend_of_namespace(xp)
+    embed_diagonal = (record.runtime() if record is not None else runtime).embed_diagonal
     distinct = tuple(dict.fromkeys(pattern))
     dshape = tuple(shape[pattern.index(l)] for l in distinct)
     present = [l for l in distinct if l in labels]
