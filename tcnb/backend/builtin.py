@@ -97,7 +97,8 @@ CUPY = register_backend(Backend(
 # The generated code of a derivative, compiled by XLA (jax.jit fuses its element-wise chains).
 
 def _load_jax():
-    return importlib.import_module("jax.numpy")
+    from .jax_namespace import JaxNumpy
+    return JaxNumpy(importlib.import_module("jax.numpy"))
 
 
 def _jax_owns(array) -> bool:

@@ -86,7 +86,7 @@ class FunctionalRuntime:
     def eigh_vectors(xp, a, what=None):
         """Eigenvectors of (A + Aᵀ)/2 with runtime.py's sign convention (largest entry positive)."""
         _, v = xp.linalg.eigh(_checked._sym(a))
-        return v * _checked._column_signs(xp, v)
+        return v * _column_signs(xp, v)
 
     @staticmethod
     def svdvals(xp, a, what=None):
@@ -97,7 +97,7 @@ class FunctionalRuntime:
     def svd_vectors(xp, a, right=False, what=None):
         """Thin SVD's U (or V) with runtime.py's sign convention."""
         u, _, vt = xp.linalg.svd(a, full_matrices=False)
-        s = _checked._column_signs(xp, u)
+        s = _column_signs(xp, u)
         return xp.swapaxes(vt, -1, -2) * s if right else u * s
 
     @staticmethod
@@ -146,6 +146,13 @@ class FunctionalRuntime:
             term = xp.transpose(ordered, axes)
             out = term if out is None else out + term
         return out
+
+    @staticmethod
+    def contiguous(xp, a):
+        """``a`` in its own memory (not a broadcast view) where the namespace has views (PyTorch's
+        ``contiguous``); ``a`` itself where arrays are immutable values (JAX, Dask)."""
+        own = getattr(xp, "ascontiguousarray", None)
+        return a if own is None else own(a)
 
     @staticmethod
     def full(xp, shape, value, dtype):
@@ -249,6 +256,16 @@ def functional_runtime(**overrides):
 
 
 RUNTIME = functional_runtime()
+
+
+def _column_signs(xp, v):
+    """runtime._column_signs without an integer gather: +1 / -1 per column, the sign of the
+    column's entry of largest magnitude (a product with the mask of the maximum, so autograd,
+    JAX and PyTorch trace it alike; piecewise constant, so its derivative is zero)."""
+    mag = xp.abs(v)
+    top = mag == xp.max(mag, axis=-2, keepdims=True)
+    s = xp.sign(xp.sum(v * top, axis=-2, keepdims=True))
+    return s + (s == 0)
 
 
 def _targets(A, c, I_shape, J_shape):
