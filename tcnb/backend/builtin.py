@@ -187,6 +187,32 @@ TORCH = register_backend(Backend(
     device="the CPU (PyTorch)", traceable=True, dtype_of=_torch_dtype, astype=_torch_astype,
     install="pip install 'tcnb[torch]'"))
 
+# torch.compile of the generated code (opt-in): TorchInductor writes and compiles C++ for the CPU
+# (Triton for a GPU), so it needs a C++ compiler, and its first call per size costs seconds.
+
+def _load_torch_compile():
+    torch = importlib.import_module("torch")
+    if not hasattr(torch, "compile"):
+        raise BackendUnavailableError("this PyTorch has no torch.compile (PyTorch 2 or later has it)")
+    import os
+    import shutil
+    cxx = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
+    if cxx is None:
+        raise BackendUnavailableError("torch.compile (TorchInductor) needs a C++ compiler, and none is on "
+                                      "the PATH", expected="g++ or clang++ installed, or $CXX set")
+    return _load_torch()
+
+
+def _torch_compile(fn):
+    import torch
+    return torch.compile(fn, dynamic=False)
+
+
+TORCH_COMPILE = register_backend(Backend(
+    name="torch-compile", load=_load_torch_compile, owns=_owns_none, to_host=_torch_to_host,
+    device="the CPU (PyTorch, torch.compile)", traceable=True, jit=_torch_compile,
+    dtype_of=_torch_dtype, astype=_torch_astype, install="pip install 'tcnb[torch]' and a C++ compiler"))
+
 TORCH_CUDA = register_backend(Backend(
     name="torch-cuda", load=_load_torch_cuda, owns=_owns_none, to_host=_torch_to_host,
     sync=_torch_cuda_sync, device="a CUDA GPU (PyTorch)", host=False, traceable=True,
