@@ -437,3 +437,13 @@ def test_compare_times_tcnb_on_jax_and_torch():
             assert r["median_s"] > 0 and r["how"] == f"tcnb H.compile({r['backend']!r})"
     assert by[("tcnb (torch)", 3)]["threads"] == 1  # compare()'s default: one thread per library
     assert res.ratios()["tcnb (jax)"][3] > 0
+
+
+def test_singular_matrices_on_the_traced_backends():
+    """JAX cannot read a value back inside jit: inv of a singular matrix is inf there, as JAX's own;
+    PyTorch runs eagerly and its LinAlgError reaches the user as tcnb's NumericalError."""
+    f = tcnb.parse("A: R[n, n]\nb: R[n]\nf = solve(A, b)")["f"]
+    A, b = np.array([[1.0, 2.0], [2.0, 4.0]]), np.ones(2)
+    with pytest.raises(tcnb.NumericalError, match="PyTorch.*singular"):
+        f.evaluate(backend="torch", A=A, b=b)
+    assert not np.all(np.isfinite(host(f.evaluate(backend="jax", A=A, b=b))))

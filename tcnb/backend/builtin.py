@@ -204,7 +204,13 @@ def _load_torch_compile():
 
 
 def _torch_compile(fn):
+    """torch.compile of the generated function itself (its own code object, so each generated
+    function has its own cache entry: compiling the partial would make every program a recompile
+    of one wrapper, and past torch._dynamo's recompile limit they all ran eagerly), bound again."""
+    import functools
     import torch
+    if isinstance(fn, functools.partial):
+        return functools.partial(torch.compile(fn.func, dynamic=False), *fn.args, **fn.keywords)
     return torch.compile(fn, dynamic=False)
 
 

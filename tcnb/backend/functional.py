@@ -12,7 +12,6 @@ them), so the two can only differ where they must.
 from __future__ import annotations
 
 import math
-import string
 
 from . import runtime as _checked
 
@@ -167,23 +166,9 @@ class FunctionalRuntime:
 
     @staticmethod
     def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
-        """Same result as tcnb's runtime.embed_diagonal, as one einsum with identity matrices: the
-        first axis with a label takes the value's axis, each repeat of it is tied by an eye()."""
-        letters = iter(string.ascii_letters)
-        first = {lab: next(letters) for lab in value_labels}
-        out_spec, extra_specs, extra_ops = [], [], []
-        seen = set()
-        for pos, lab in enumerate(out_labels):
-            if lab not in seen:
-                seen.add(lab)
-                out_spec.append(first[lab])
-            else:
-                new = next(letters)
-                out_spec.append(new)
-                extra_specs.append(first[lab] + new)
-                extra_ops.append(xp.eye(int(shape[pos]), dtype=values.dtype))
-        spec = ",".join(["".join(first[l] for l in value_labels)] + extra_specs) + "->" + "".join(out_spec)
-        return xp.einsum(spec, values, *extra_ops)
+        """Same result as tcnb's runtime.embed_diagonal, as a broadcast product with identity
+        matrices (runtime.embed_by_products), without writing into an array."""
+        return _checked.embed_by_products(xp, values, out_labels, value_labels, shape)
 
     @staticmethod
     def gram(xp, a, d, host=None):  # only emitted when traceable=False; kept for completeness

@@ -54,10 +54,9 @@ def logsumexp(xp, a, axis):
 def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
     """A zero tensor of ``shape`` indexed by ``out_labels`` (a label may repeat) whose entries with
     equal indices for equal labels are ``values`` (indexed by the distinct ``value_labels``).
-    A namespace without writable strided views (JAX, PyTorch) gets functional.py's einsum form."""
+    A namespace without writable strided views (JAX, PyTorch) gets :func:`embed_by_products`."""
     if getattr(getattr(xp, "lib", None), "stride_tricks", None) is None:
-        from .functional import FunctionalRuntime
-        return FunctionalRuntime.embed_diagonal(xp, values, out_labels, value_labels, shape)
+        return embed_by_products(xp, values, out_labels, value_labels, shape)
     out = xp.zeros(shape, dtype=values.dtype)
     item = out.itemsize
     strides = [0] * len(value_labels)
@@ -67,6 +66,27 @@ def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tu
     view_shape = tuple(shape[out_labels.index(lab)] for lab in value_labels)
     view = xp.lib.stride_tricks.as_strided(out, shape=view_shape, strides=tuple(strides))
     view[...] = values
+    return out
+
+
+def embed_by_products(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
+    """embed_diagonal's result without writing into an array: the first axis with a label takes
+    the value's axis, each repeat of it is tied to that axis by an eye(), in one broadcast
+    product (which XLA fuses into a single loop; traced code differentiates it)."""
+    firsts = [lab for pos, lab in enumerate(out_labels) if lab not in out_labels[:pos]]
+    order = [value_labels.index(lab) for lab in firsts]
+    if order != list(range(len(order))):
+        values = xp.transpose(values, order)
+    rank = len(out_labels)
+    out = xp.reshape(values, tuple(int(shape[p]) if lab not in out_labels[:p] else 1
+                                   for p, lab in enumerate(out_labels)))
+    for q, lab in enumerate(out_labels):
+        p = out_labels.index(lab)
+        if p == q:
+            continue
+        tie = [1] * rank
+        tie[p], tie[q] = int(shape[p]), int(shape[q])
+        out = out * xp.reshape(xp.eye(int(shape[q]), dtype=values.dtype), tuple(tie))
     return out
 
 

@@ -10,7 +10,10 @@ baselines of tcnb.bench both use it. Everything here is a pure function of its i
 """
 from __future__ import annotations
 
+import functools
 import math
+
+from ..errors import NumericalError
 
 # NumPy's element-wise names -> torch's (the same name where torch has it)
 _UNARY = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh",
@@ -58,24 +61,34 @@ class _TorchSpecial:
 
 
 class _TorchLinalg:
-    """numpy.linalg's names on torch.linalg (svd's ``compute_uv``; the rest as spelled)."""
+    """numpy.linalg's names on torch.linalg (svd's ``compute_uv``; the rest as spelled), with
+    torch's LinAlgError (a singular matrix, a failed Cholesky factorisation) raised as tcnb's
+    NumericalError, which is also this namespace's ``LinAlgError`` (what runtime.py catches)."""
+
+    LinAlgError = NumericalError
 
     def __init__(self, torch):
         self._t = torch
-        self.LinAlgError = getattr(torch.linalg, "LinAlgError", RuntimeError)
+        self._error = getattr(torch.linalg, "LinAlgError", RuntimeError)
+
+    def _call(self, name, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except self._error as exc:
+            raise NumericalError(f"torch.linalg.{name} on PyTorch: {str(exc).splitlines()[0]}",
+                                 expected="a nonsingular (for cholesky: positive definite) matrix") from None
 
     def svd(self, a, full_matrices=True, compute_uv=True):
         """numpy.linalg.svd: (U, S, Vh), or S alone with ``compute_uv=False``."""
         if not compute_uv:
-            return self._t.linalg.svdvals(a)
-        return self._t.linalg.svd(a, full_matrices=full_matrices)
+            return self._call("svdvals", self._t.linalg.svdvals, a)
+        return self._call("svd", self._t.linalg.svd, a, full_matrices=full_matrices)
 
-    def eigh(self, a):
-        """numpy.linalg.eigh: (ascending eigenvalues, eigenvectors as columns)."""
-        return self._t.linalg.eigh(a)
-
-    def __getattr__(self, name):  # inv, det, slogdet, solve, cholesky, pinv, matrix_power, matrix_exp, ...
-        return getattr(self._t.linalg, name)
+    def __getattr__(self, name):  # inv, det, slogdet, solve, cholesky, eigh, pinv, matrix_power, ...
+        fn = getattr(self._t.linalg, name)
+        call = functools.partial(self._call, name, fn)
+        setattr(self, name, call)
+        return call
 
 
 class TorchNamespace:
