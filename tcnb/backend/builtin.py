@@ -97,7 +97,8 @@ CUPY = register_backend(Backend(
 # The generated code of a derivative, compiled by XLA (jax.jit fuses its element-wise chains).
 
 def _load_jax():
-    return importlib.import_module("jax.numpy")
+    from .jax_namespace import JaxNumpy
+    return JaxNumpy(importlib.import_module("jax.numpy"))
 
 
 def _jax_owns(array) -> bool:
@@ -185,6 +186,38 @@ TORCH = register_backend(Backend(
     name="torch", aliases=("pytorch",), load=_load_torch, owns=_torch_owns, to_host=_torch_to_host,
     device="the CPU (PyTorch)", traceable=True, dtype_of=_torch_dtype, astype=_torch_astype,
     install="pip install 'tcnb[torch]'"))
+
+# torch.compile of the generated code (opt-in): TorchInductor writes and compiles C++ for the CPU
+# (Triton for a GPU), so it needs a C++ compiler, and its first call per size costs seconds.
+
+def _load_torch_compile():
+    torch = importlib.import_module("torch")
+    if not hasattr(torch, "compile"):
+        raise BackendUnavailableError("this PyTorch has no torch.compile (PyTorch 2 or later has it)")
+    import os
+    import shutil
+    cxx = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
+    if cxx is None:
+        raise BackendUnavailableError("torch.compile (TorchInductor) needs a C++ compiler, and none is on "
+                                      "the PATH", expected="g++ or clang++ installed, or $CXX set")
+    return _load_torch()
+
+
+def _torch_compile(fn):
+    """torch.compile of the generated function itself (its own code object, so each generated
+    function has its own cache entry: compiling the partial would make every program a recompile
+    of one wrapper, and past torch._dynamo's recompile limit they all ran eagerly), bound again."""
+    import functools
+    import torch
+    if isinstance(fn, functools.partial):
+        return functools.partial(torch.compile(fn.func, dynamic=False), *fn.args, **fn.keywords)
+    return torch.compile(fn, dynamic=False)
+
+
+TORCH_COMPILE = register_backend(Backend(
+    name="torch-compile", load=_load_torch_compile, owns=_owns_none, to_host=_torch_to_host,
+    device="the CPU (PyTorch, torch.compile)", traceable=True, jit=_torch_compile,
+    dtype_of=_torch_dtype, astype=_torch_astype, install="pip install 'tcnb[torch]' and a C++ compiler"))
 
 TORCH_CUDA = register_backend(Backend(
     name="torch-cuda", load=_load_torch_cuda, owns=_owns_none, to_host=_torch_to_host,

@@ -97,7 +97,9 @@ def generate(roots, arg_vars, sizes: dict, itemsize: int = 8, fn_name: str = "tc
             continue  # consumed by the einsum or sum that uses it
         expr = code.visit(n)
         if n.id in root_ids and (isinstance(n, ir.Einsum) and "broadcast_to" in expr):
-            expr = f"{xp}.ascontiguousarray({expr})"
+            # a result is never a broadcast view (a write to it would reach the shared entries);
+            # traced code asks _rt, as a namespace may have no such notion (JAX: arrays are immutable)
+            expr = f"_rt.contiguous({xp}, {expr})" if traceable else f"{xp}.ascontiguousarray({expr})"
         code.values[n.id] = expr if expr.isidentifier() else code.emit(expr)
     largest, lines = code.largest, code.lines
     if check_budget and largest > config.memory_budget:

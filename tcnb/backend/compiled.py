@@ -43,7 +43,9 @@ class Compiled:
         self._names = tuple(v.name for v in self.vars)
         self._needed = {s.name for n in ir.topological(list(self.roots)) for d in n.shape
                         for s in d.free_symbols}
-        self._fast = Bounded(16)  # (type, shape, dtype) of each array -> (generated, dtype, xp)
+        self._fast = Bounded(16)  # (name, type, shape, dtype) of each array -> (generated, dtype, xp, dtype there)
+        self._dim_names = self._needed | {s.name for v in self.vars + self.extra for d in v.shape
+                                          for s in d.free_symbols}
         self._bind_cache = Bounded(64)
         self._array_type = type(self.xp.zeros(0))
 
@@ -152,25 +154,27 @@ class Compiled:
         return gen
 
     def __call__(self, /, **arrays):
-        # fast path: the same shapes and dtypes as a previous call need no checks at all
+        # fast path: the same names, types, shapes and dtypes as a previous call whose arrays needed
+        # no conversion: no checks at all (arrays the code does not read, which only fix sizes, too)
         try:
-            vals = [arrays[n] for n in self._names]
-            hit = self._fast.get(tuple([(type(a), tuple(a.shape), a.dtype) for a in vals])) \
-                if len(vals) == len(arrays) else None
-        except (KeyError, AttributeError, TypeError):
-            hit = None
+            dims = self._dim_names  # a size (n=5, or a NumPy integer) is keyed by its value
+            key = tuple([(k, a) if k in dims else (k, type(a), tuple(a.shape), a.dtype)
+                         for k, a in arrays.items()])
+            hit = self._fast.get(key)
+        except (AttributeError, TypeError):  # a size passed as an int, an unhashable dtype
+            hit = key = None
         if hit is not None:
-            gen, dtype, xp = hit
-            out = gen.call(*vals)
+            gen, dtype, xp, native = hit
+            out = gen.call(*[arrays[n] for n in gen.arg_names])
             if self.single:
                 o = out[0]
-                return o if type(o) is self._array_type and o.dtype == dtype else xp.asarray(o, dtype=dtype)
+                return o if type(o) is self._array_type and o.dtype == native else xp.asarray(o, dtype=dtype)
             return tuple(xp.asarray(o, dtype=dtype) for o in out)
         bound, sizes, dtype = self.bind(arrays)
         gen = self.generated(sizes, dtype)
-        if len(arrays) == len(self._names) and all(arrays[n] is bound[n] for n in self._names):
-            key = tuple([(type(a), tuple(a.shape), a.dtype) for a in (bound[n] for n in self._names)])
-            self._fast.put(key, (gen, dtype, self.xp))
+        if key is not None and all(arrays.get(n) is bound[n] for n in gen.arg_names):
+            native = self.xp.zeros(0, dtype=dtype).dtype  # the dtype as the backend's arrays spell it
+            self._fast.put(key, (gen, dtype, self.xp, native))
         out = gen.call(*[bound[n] for n in gen.arg_names])
         out = tuple(self.xp.asarray(o, dtype=dtype) for o in out)
         return out[0] if self.single else out

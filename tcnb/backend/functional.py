@@ -12,7 +12,6 @@ them), so the two can only differ where they must.
 from __future__ import annotations
 
 import math
-import string
 
 from . import runtime as _checked
 
@@ -86,7 +85,7 @@ class FunctionalRuntime:
     def eigh_vectors(xp, a, what=None):
         """Eigenvectors of (A + Aᵀ)/2 with runtime.py's sign convention (largest entry positive)."""
         _, v = xp.linalg.eigh(_checked._sym(a))
-        return v * _checked._column_signs(xp, v)
+        return v * _column_signs(xp, v)
 
     @staticmethod
     def svdvals(xp, a, what=None):
@@ -97,7 +96,7 @@ class FunctionalRuntime:
     def svd_vectors(xp, a, right=False, what=None):
         """Thin SVD's U (or V) with runtime.py's sign convention."""
         u, _, vt = xp.linalg.svd(a, full_matrices=False)
-        s = _checked._column_signs(xp, u)
+        s = _column_signs(xp, u)
         return xp.swapaxes(vt, -1, -2) * s if right else u * s
 
     @staticmethod
@@ -148,6 +147,13 @@ class FunctionalRuntime:
         return out
 
     @staticmethod
+    def contiguous(xp, a):
+        """``a`` in its own memory (not a broadcast view) where the namespace has views (PyTorch's
+        ``contiguous``); ``a`` itself where arrays are immutable values (JAX, Dask)."""
+        own = getattr(xp, "ascontiguousarray", None)
+        return a if own is None else own(a)
+
+    @staticmethod
     def full(xp, shape, value, dtype):
         """A constant array of ``shape``."""
         return xp.full(tuple(shape), value, dtype=dtype)
@@ -160,23 +166,9 @@ class FunctionalRuntime:
 
     @staticmethod
     def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
-        """Same result as tcnb's runtime.embed_diagonal, as one einsum with identity matrices: the
-        first axis with a label takes the value's axis, each repeat of it is tied by an eye()."""
-        letters = iter(string.ascii_letters)
-        first = {lab: next(letters) for lab in value_labels}
-        out_spec, extra_specs, extra_ops = [], [], []
-        seen = set()
-        for pos, lab in enumerate(out_labels):
-            if lab not in seen:
-                seen.add(lab)
-                out_spec.append(first[lab])
-            else:
-                new = next(letters)
-                out_spec.append(new)
-                extra_specs.append(first[lab] + new)
-                extra_ops.append(xp.eye(int(shape[pos]), dtype=values.dtype))
-        spec = ",".join(["".join(first[l] for l in value_labels)] + extra_specs) + "->" + "".join(out_spec)
-        return xp.einsum(spec, values, *extra_ops)
+        """Same result as tcnb's runtime.embed_diagonal, as a broadcast product with identity
+        matrices (runtime.embed_by_products), without writing into an array."""
+        return _checked.embed_by_products(xp, values, out_labels, value_labels, shape)
 
     @staticmethod
     def gram(xp, a, d, host=None):  # only emitted when traceable=False; kept for completeness
@@ -250,6 +242,16 @@ def functional_runtime(**overrides):
 
 
 RUNTIME = functional_runtime()
+
+
+def _column_signs(xp, v):
+    """runtime._column_signs without an integer gather: +1 / -1 per column, the sign of the
+    column's entry of largest magnitude (a product with the mask of the maximum, so autograd,
+    JAX and PyTorch trace it alike; piecewise constant, so its derivative is zero)."""
+    mag = xp.abs(v)
+    top = mag == xp.max(mag, axis=-2, keepdims=True)
+    s = xp.sign(xp.sum(v * top, axis=-2, keepdims=True))
+    return s + (s == 0)
 
 
 def _targets(A, c, I_shape, J_shape):

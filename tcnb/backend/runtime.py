@@ -53,7 +53,10 @@ def logsumexp(xp, a, axis):
 
 def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
     """A zero tensor of ``shape`` indexed by ``out_labels`` (a label may repeat) whose entries with
-    equal indices for equal labels are ``values`` (indexed by the distinct ``value_labels``)."""
+    equal indices for equal labels are ``values`` (indexed by the distinct ``value_labels``).
+    A namespace without writable strided views (JAX, PyTorch) gets :func:`embed_by_products`."""
+    if getattr(getattr(xp, "lib", None), "stride_tricks", None) is None:
+        return embed_by_products(xp, values, out_labels, value_labels, shape)
     out = xp.zeros(shape, dtype=values.dtype)
     item = out.itemsize
     strides = [0] * len(value_labels)
@@ -63,6 +66,27 @@ def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tu
     view_shape = tuple(shape[out_labels.index(lab)] for lab in value_labels)
     view = xp.lib.stride_tricks.as_strided(out, shape=view_shape, strides=tuple(strides))
     view[...] = values
+    return out
+
+
+def embed_by_products(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
+    """embed_diagonal's result without writing into an array: the first axis with a label takes
+    the value's axis, each repeat of it is tied to that axis by an eye(), in one broadcast
+    product (which XLA fuses into a single loop; traced code differentiates it)."""
+    firsts = [lab for pos, lab in enumerate(out_labels) if lab not in out_labels[:pos]]
+    order = [value_labels.index(lab) for lab in firsts]
+    if order != list(range(len(order))):
+        values = xp.transpose(values, order)
+    rank = len(out_labels)
+    out = xp.reshape(values, tuple(int(shape[p]) if lab not in out_labels[:p] else 1
+                                   for p, lab in enumerate(out_labels)))
+    for q, lab in enumerate(out_labels):
+        p = out_labels.index(lab)
+        if p == q:
+            continue
+        tie = [1] * rank
+        tie[p], tie[q] = int(shape[p]), int(shape[q])
+        out = out * xp.reshape(xp.eye(int(shape[q]), dtype=values.dtype), tuple(tie))
     return out
 
 
@@ -223,8 +247,9 @@ def _ill_conditioned(xp, a, a_inv):
     """Flags over the batch axes: 1-norm condition number past 1/eps (the inverse carries no
     correct digits), or a non-finite inverse."""
     eps = xp.finfo(a.dtype).eps
-    norm = xp.abs(a).sum(axis=-2).max(axis=-1)
-    norm_inv = xp.abs(a_inv).sum(axis=-2).max(axis=-1)
+    # (functions, not methods: a torch tensor's .max(axis) is a (values, indices) pair)
+    norm = xp.max(xp.sum(xp.abs(a), axis=-2), axis=-1)
+    norm_inv = xp.max(xp.sum(xp.abs(a_inv), axis=-2), axis=-1)
     cond = norm * norm_inv
     return ~xp.isfinite(cond) | (cond * eps > 1.0)
 
@@ -377,7 +402,7 @@ def solve_triangular(xp, a, b, lower=True, what="solve_triangular"):
     _finite(xp, a, what)
     _finite(xp, b, what + " (right-hand side)")
     d = xp.abs(xp.diagonal(a, axis1=-2, axis2=-1))
-    bad = (d <= xp.finfo(a.dtype).tiny).any(axis=-1) | (d.min(axis=-1) < xp.finfo(a.dtype).eps * d.max(axis=-1))
+    bad = (d <= xp.finfo(a.dtype).tiny).any(axis=-1) | (xp.min(d, axis=-1) < xp.finfo(a.dtype).eps * xp.max(d, axis=-1))
     if bool(bad.any()):
         raise _singular(what, f"{_the_matrix(bad)} (triangular) has a zero (or negligible) diagonal entry")
     vector = b.ndim < a.ndim

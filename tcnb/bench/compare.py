@@ -1,5 +1,6 @@
-"""``tcnb.bench.compare``: time a derivative of any tcnb expression on tcnb's backends (NumPy, CuPy)
-against autograd, JAX and PyTorch baselines built from the same expression, over a range of sizes.
+"""``tcnb.bench.compare``: time a derivative of any tcnb expression on tcnb's backends (NumPy, CuPy,
+JAX, PyTorch) against autograd, JAX and PyTorch baselines built from the same expression, over a
+range of sizes.
 
     import tcnb, tcnb.bench
     p = tcnb.parse(open("examples/logreg.tensor").read())
@@ -19,7 +20,7 @@ timed), ``sizing`` (sizes and inputs), ``runner`` (one tool at one size), ``reco
 Record fields
 -------------
 ``tool``         "tcnb", "autograd", "jax" or "torch"
-``backend``      tcnb: the array backend ("numpy", "cupy"); baselines: the device ("cpu", "gpu")
+``backend``      tcnb: the array backend ("numpy", "cupy", "jax", "torch", ...); baselines: the device ("cpu", "gpu")
 ``mode``         tcnb's differentiation mode (None = tcnb's default) — None for baselines
 ``label``        the plot's line label, e.g. "tcnb (numpy)", "jax (cpu)", "tcnb[reverse] (cupy)"
 ``kind``         "value", "grad", "jacobian", "hessian" or "hvp"
@@ -83,7 +84,8 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
     sizes           {symbol: [ints] (swept; several lists are zipped) | int (fixed) | "2*n" (derived)},
                     or a list of {symbol: int}; default {"n": [10, 30, 100], "m": "2*n"} (symbols the
                     expression lacks are ignored)
-    backends        tcnb's array backends; an unavailable one (no CuPy/GPU) gives "unavailable" records
+    backends        tcnb's array backends ("numpy", "cupy", "jax", "torch", ...: rows "tcnb (jax)", ...);
+                    an unavailable one (no CuPy/GPU, JAX not installed) gives "unavailable" records
     baselines       frameworks to compare with; not installed → "unavailable" records with the note
     baseline_devices "cpu", "gpu", a list, or "auto": the CPU, plus the GPU when "cupy" is among the
                     backends and available (JAX/PyTorch only)
@@ -119,10 +121,21 @@ def compare(expr, wrt=None, kind: str | None = None, *, sizes=None, backends=("n
     args = dict(locals())
     del args["threads"]
     load_before = load_average()
-    with ThreadLimits(threads, frameworks=_as_list(baselines)) as limits:
+    libraries = _as_list(baselines) + [_library(b) for b in _as_list(backends) if _library(b)]
+    with ThreadLimits(threads, frameworks=libraries) as limits:
         res = _compare(limits=limits, **args)
     res.meta["load"] = {"before": load_before, "after": load_average()}
     return res
+
+
+# the library whose thread pool a tcnb backend runs on, where it is not NumPy's BLAS
+_BACKEND_LIBRARY = {"jax": "jax", "torch": "torch", "torch-compile": "torch"}
+
+
+def _library(backend) -> str | None:
+    """"jax" / "torch" for the tcnb backends that run on them (their threads are capped and
+    reported as those baselines' are), None for BLAS-backed ones (NumPy, CuPy)."""
+    return _BACKEND_LIBRARY.get(backend)
 
 
 def _as_list(v) -> list:
@@ -213,7 +226,8 @@ def _compare(expr, wrt, kind, *, sizes, backends, baselines, baseline_devices, m
                 if bar is not None:
                     bar.set_description_str(f"{x_name}={x} {tool.label}" if x_name else tool.label)
                 rec = _base_record(tool, kind, meta, x, sizes_here)
-                rec["threads"] = None if tool.backend in ("cupy", "gpu") else limits.for_tool(tool.tool)
+                library = _library(tool.backend) if tool.is_tcnb else tool.tool
+                rec["threads"] = None if tool.backend in ("cupy", "gpu") else limits.for_tool(library or tool.tool)
                 try:
                     reference = _run_point(tool, ctx, rec, reference, derived, derive_s, derive_err,
                                            time_budget_s, target_s, rtol, kind, x)

@@ -148,14 +148,13 @@ EIGVALSH = register(Primitive(
 
 EIGH_VECTORS = register(Primitive(
     name="eigh_vectors", family="decompositions", operands=(_SYM,), shape=_square_shape("eigh_vectors"),
-    code="_rt.eigh_vectors({m}, {a[0]}, {what})", traceable="{m}.linalg.eigh(" + _sym_traced("{a[0]}") + ")[1]",
+    code="_rt.eigh_vectors({m}, {a[0]}, {what})", traceable="_rt.eigh_vectors({m}, {a[0]})",
     derivatives=(_d_eigh_vectors,), reference=_eigh_vectors_ref,
     flops=lambda shapes, params: 9 * math.prod(shapes[0][:-1]) * shapes[0][-1] ** 2,
     spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="eigh_vectors({a[0]})"),
     doc=("`eigh_vectors(A)`: orthonormal eigenvectors (columns) of a symmetric A, eigenvalues ascending",
          r"$dV = V (F \circ V^\top dA\, V)$, $F_{lk} = 1/(\lambda_k - \lambda_l)$, $F_{kk} = 0$",
-         _EIG_NOTE + "; each column's entry of largest magnitude is positive (the traced baselines "
-         "leave LAPACK's signs)"),
+         _EIG_NOTE + "; each column's entry of largest magnitude is positive"),
     example="A: R[n, n]\nf = eigh_vectors(A)"))
 
 
@@ -244,7 +243,7 @@ SVDVALS = register(Primitive(
 SVD_U = register(Primitive(
     name="svd_u", family="decompositions", operands=(_ANY,), shape=_svd_shape("svd_u", "u"),
     code="_rt.svd_vectors({m}, {a[0]}, False, {what})",
-    traceable="{m}.linalg.svd({a[0]}, full_matrices=False)[0]", derivatives=(_d_svd_u,),
+    traceable="_rt.svd_vectors({m}, {a[0]}, False)", derivatives=(_d_svd_u,),
     reference=_svd_ref("u"), flops=_svd_flops,
     spelling=Spelling(latex=r"U\left({a[0]}\right)", matrix="svd_u({a[0]})"),
     doc=("`svd_u(A)`: left singular vectors of the thin SVD (columns, σ descending)",
@@ -256,7 +255,7 @@ SVD_U = register(Primitive(
 SVD_V = register(Primitive(
     name="svd_v", family="decompositions", operands=(_ANY,), shape=_svd_shape("svd_v", "v"),
     code="_rt.svd_vectors({m}, {a[0]}, True, {what})",
-    traceable="{m}.swapaxes({m}.linalg.svd({a[0]}, full_matrices=False)[2], -1, -2)", derivatives=(_d_svd_v,),
+    traceable="_rt.svd_vectors({m}, {a[0]}, True)", derivatives=(_d_svd_v,),
     reference=_svd_ref("v"), flops=_svd_flops,
     spelling=Spelling(latex=r"V\left({a[0]}\right)", matrix="svd_v({a[0]})"),
     doc=("`svd_v(A)`: right singular vectors of the thin SVD (columns), A = U diag(σ) Vᵀ",
