@@ -245,13 +245,18 @@ def _dask_to_host(array):
 
 
 def _dask_sync(result=None) -> None:
-    """Wait for the persisted parts of ``result`` (futures on a cluster); a lazy graph has nothing queued."""
-    distributed = sys.modules.get("distributed")
-    if result is None or distributed is None:
+    """Wait until ``result`` is computed: its persisted parts (futures on a cluster) are waited for,
+    a lazy graph is computed (its value dropped) — so a timing that syncs measures the work, not
+    the building of the graph. ``None``: nothing to wait for."""
+    if result is None:
         return
-    futures = distributed.futures_of(result)
+    distributed = sys.modules.get("distributed")
+    futures = distributed.futures_of(result) if distributed is not None else []
     if futures:
         distributed.wait(futures)
+    else:
+        import dask
+        dask.compute(result)
 
 
 def _dask_helpers() -> dict:
