@@ -1,7 +1,7 @@
 """The paper's three experiments (Laue, Mitterreiter, Giesen, AAAI 2020, Figure 3) with tcnb.bench.
 
     python -m tcnb.bench.paper [--quick] [--out DIR] [--only logreg,matfac,relu_net]
-                               [--backends numpy,cupy] [--baselines autograd,jax,torch]
+                               [--backends numpy,cupy,jax,torch] [--baselines autograd,jax,torch]
                                [--time-budget S] [--memory-budget 8GB] [--threads 1|N|all]
                                [--no-progress]
 
@@ -11,7 +11,9 @@
               (9 hidden ReLU layers of width n, a linear output layer of c = 10 classes, batch b = 8)
               with softmax cross-entropy, written as Σ logsumexp(Z, 1) − Σ Y ⊙ Z for one-hot Y.
 
-Each is a tcnb program; tcnb's Hessian runs on every available backend (NumPy; CuPy with a GPU) and
+Each is a tcnb program; tcnb's Hessian runs on every available backend (NumPy; CuPy with a GPU; JAX
+and PyTorch where installed: rows "tcnb (jax)", "tcnb (torch)"; ``--backends ...,dask`` adds
+"tcnb (dask)", whose time at these in-memory sizes is Dask's per-task overhead) and
 autograd / JAX / PyTorch differentiate the same expression (baselines generated from tcnb's own code;
 on a GPU machine JAX and PyTorch also run on the GPU). Writes into ``--out`` (default
 benchmarks/results/): ``bench_<experiment>.csv`` and ``.png`` per experiment, ``bench_paper.png``
@@ -71,7 +73,7 @@ EXPERIMENTS = {
 }
 
 
-def run(names=None, quick=False, out=None, backends=("numpy", "cupy"), baselines=("autograd", "jax", "torch"),
+def run(names=None, quick=False, out=None, backends=("numpy", "cupy", "jax", "torch"), baselines=("autograd", "jax", "torch"),
         time_budget_s=None, memory_budget=None, progress=True, sizes=None, target_s=None,
         threads: int | None = 1) -> dict:
     """Run the experiments; returns {name: BenchResult}. Writes files when ``out`` is given.
@@ -179,7 +181,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join("benchmarks", "results"),
                     help="folder for the CSV and PNG files (default: benchmarks/results)")
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(EXPERIMENTS)}")
-    ap.add_argument("--backends", default="numpy,cupy", help="tcnb backends (default numpy,cupy)")
+    ap.add_argument("--backends", default="numpy,cupy,jax,torch",
+                    help="tcnb backends (default numpy,cupy,jax,torch: those installed and usable here)")
     ap.add_argument("--baselines", default="autograd,jax,torch", help="frameworks (default autograd,jax,torch)")
     ap.add_argument("--time-budget", type=float, default=None,
                     help="seconds per evaluation above which larger sizes are skipped (default 20; 2 with --quick)")
