@@ -144,8 +144,8 @@ def test_the_lowering_leaves_the_expression_alone(prog):
 def test_the_lu_check_refuses_singular_systems(prog, A):
     with pytest.raises(tcnb.NumericalError, match="singular"):
         tcnb.grad(prog["f"], "b").evaluate(A=A, b=np.ones(3), c=np.ones(3))
-    with pytest.raises(tcnb.NumericalError, match=r"inv\(A\) \(applied as a solve\)|solve\(A, b\)"):
-        prog["h"].evaluate(A=A, b=np.ones(3))
+    with pytest.raises(tcnb.NumericalError, match=r"^inv\(A\) \(applied as a solve\): the matrix is singular"):
+        prog["h"].evaluate(A=A, b=np.ones(3))  # the message names the inverse the user wrote
 
 
 def test_a_well_conditioned_system_is_not_refused(prog):
