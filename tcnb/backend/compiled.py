@@ -64,8 +64,7 @@ class Compiled:
         xp = self.xp
         unknown = sorted(set(arrays) - self.known)
         sizes: dict[str, int] = {}
-        dim_names = self._needed | {s.name for v in self.vars + self.extra for d in v.shape
-                                    for s in d.free_symbols}
+        dim_names = self._dim_names
         for name in unknown:  # sizes may be passed directly: n=100
             if name in dim_names:
                 sizes[name] = _size(name, arrays[name])

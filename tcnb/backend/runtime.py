@@ -54,9 +54,8 @@ def logsumexp(xp, a, axis):
 def embed_diagonal(xp, values, out_labels: tuple, value_labels: tuple, shape: tuple):
     """A zero tensor of ``shape`` indexed by ``out_labels`` (a label may repeat) whose entries with
     equal indices for equal labels are ``values`` (indexed by the distinct ``value_labels``).
-    A namespace without writable strided views (JAX, PyTorch) gets :func:`embed_by_products`."""
-    if getattr(getattr(xp, "lib", None), "stride_tricks", None) is None:
-        return embed_by_products(xp, values, out_labels, value_labels, shape)
+    Written in place through a strided view (NumPy, CuPy); the traced backends' ``_rt``
+    (functional.py) uses :func:`embed_by_products` instead."""
     out = xp.zeros(shape, dtype=values.dtype)
     item = out.itemsize
     strides = [0] * len(value_labels)
