@@ -484,6 +484,15 @@ def relu_closed_probe(cores, ctx):
     return X.T @ r
 
 
+def relu_jax_net(W1, X, Y, *Ws):
+    """The ReLU net's loss in jax.numpy (the baseline's function; Ws = W2 … WL)."""
+    h = jax.nn.relu(X @ W1)
+    for W in Ws[:-1]:
+        h = jax.nn.relu(h @ W)
+    z = h @ Ws[-1]
+    return jnp.sum(jax.scipy.special.logsumexp(z, axis=1)) - jnp.sum(Y * z)
+
+
 def relu_experiment(prog):
     f, W1 = prog["f"], prog["W1"]
     cache = {}
@@ -493,13 +502,6 @@ def relu_experiment(prog):
         if key not in cache:
             cache[key] = tcnb.hessian(f, W1, mode=mode, compress=compress)
         return cache[key]
-
-    def jnet(W1, X, Y, *Ws):
-        h = jax.nn.relu(X @ W1)
-        for W in Ws[:-1]:
-            h = jax.nn.relu(h @ W)
-        z = h @ Ws[-1]
-        return jnp.sum(jax.scipy.special.logsumexp(z, axis=1)) - jnp.sum(Y * z)
 
     def ag(ctx):
         a = ctx.arrays
@@ -541,7 +543,7 @@ def relu_experiment(prog):
     # autograd: n^2 reverse passes; jax / torch: n^2 tangents through L layers of b x n activations
     vm = lambda n: 8 * (n * n) * (2 * L_LAYERS * BATCH * n) + 2 * dense_bytes(n)  # noqa: E731
     methods.append(autograd_method(ag, 4, mem=lambda n: 3 * dense_bytes(n)))
-    methods.append(jax_hessian_method(jnet, ["W1", "X", "Y"] + [f"W{i}" for i in range(2, L_LAYERS + 1)], 4))
+    methods.append(jax_hessian_method(relu_jax_net, ["W1", "X", "Y"] + [f"W{i}" for i in range(2, L_LAYERS + 1)], 4))
     methods.append(torch_method(th, 4, mem=vm))
     return methods
 

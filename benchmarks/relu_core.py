@@ -61,16 +61,9 @@ def jax_hessian(ctx):
     if jax is None:
         return None
 
-    def jnet(W1, X, Y, *Ws):
-        h = jax.nn.relu(X @ W1)
-        for W in Ws[:-1]:
-            h = jax.nn.relu(h @ W)
-        z = h @ Ws[-1]
-        return jnp.sum(jax.scipy.special.logsumexp(z, axis=1)) - jnp.sum(Y * z)
-
     names = ["W1", "X", "Y"] + [f"W{i}" for i in range(2, paper.L_LAYERS + 1)]
     args = [jnp.asarray(ctx.arrays[a]) for a in names]
-    compiled = jax.jit(jax.hessian(jnet)).lower(*args).compile()
+    compiled = jax.jit(jax.hessian(paper.relu_jax_net)).lower(*args).compile()
     return lambda: compiled(*args).block_until_ready()
 
 
