@@ -18,8 +18,6 @@ inverse's cost), and only for a single matrix (a stack keeps its batched inverse
 """
 from __future__ import annotations
 
-import sympy
-
 from .. import ir
 from ..graph import topological
 
@@ -38,25 +36,15 @@ def _transpose(a: ir.Node) -> ir.Node:
     return ir.Einsum.make([a], [(0, 1)], (1, 0))
 
 
-def _solve(a: ir.Node, y: ir.Node) -> ir.Node:
-    """solve(a, y) for y of any rank ≥ 1 (its first axis solved for; the others flattened into columns)."""
-    from ..primitives.linalg import SOLVE
-    from ..primitives.shapes import reshape
-    if y.rank <= 2:
-        return SOLVE.make((a, y), {})
-    cols = sympy.expand(sympy.Mul(*y.shape[1:]))
-    x = SOLVE.make((a, reshape(y, (y.shape[0], cols))), {})
-    return reshape(x, tuple(y.shape))
-
-
 def _solve_of(inverse: ir.Node, a: ir.Node, y: ir.Node) -> ir.Node:
-    """_solve, remembered as the application of ``inverse`` (its messages name the inverse)."""
-    s = _solve(a, y)
-    node = s if isinstance(s, ir.General) and s.name == "solve" else s.args[0]
+    """solve(a, y) for a vector y, remembered as the application of ``inverse`` (its messages name
+    the inverse)."""
+    from ..primitives.linalg import SOLVE
+    node = SOLVE.make((a, y), {})
     inner = inverse.args[0]
     APPLIED.setdefault(node.id, f"inv({inner.name if isinstance(inner, ir.Var) else '…'}) "
                                 "(applied as a solve)")
-    return s
+    return node
 
 
 def _apply_one(e_ops, e_ins, out, k, a):
